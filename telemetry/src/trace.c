@@ -1,0 +1,752 @@
+/* Tracer provider, tracers and spans: the span hot path.
+ *
+ * Spans live in per-thread pools of fixed slots (no allocation per span). A pool belongs to one
+ * thread at a time; when the thread exits, the pool is parked and adopted by the next new thread,
+ * so slots of spans still live at exit stay valid. Any thread may end (free) a slot: `in_use` is
+ * atomic, and only the owning thread takes slots. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "telemetry/env.h"
+#include "trace_internal.h"
+
+#define POOL_SLOTS 64
+
+typedef struct span_pool {
+    struct span_pool *next_all;  /* every pool ever made (freed at exit) */
+    struct span_pool *next_idle; /* parked pools */
+    uint32_t hint;
+    tel_span_impl slots[POOL_SLOTS];
+} span_pool;
+
+static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
+static span_pool *pools_all;
+static span_pool *pools_idle;
+static pthread_key_t pool_key;
+static pthread_once_t pool_key_once = PTHREAD_ONCE_INIT;
+static _Thread_local span_pool *tls_pool;
+static _Thread_local tel_span *tls_current;
+
+struct tel_span tel__noop_span = {.noop = true, .recording = false};
+
+static void pool_park(void *p)
+{
+    span_pool *pool = p;
+    pthread_mutex_lock(&pools_lock);
+    pool->next_idle = pools_idle;
+    pools_idle = pool;
+    pthread_mutex_unlock(&pools_lock);
+}
+
+static void pools_free_all(void)
+{
+    pthread_mutex_lock(&pools_lock);
+    span_pool *p = pools_all;
+    pools_all = pools_idle = NULL;
+    pthread_mutex_unlock(&pools_lock);
+    while (p) {
+        span_pool *n = p->next_all;
+        free(p);
+        p = n;
+    }
+}
+
+static void pool_key_init(void)
+{
+    pthread_key_create(&pool_key, pool_park);
+    atexit(pools_free_all);
+}
+
+static span_pool *pool_get(void)
+{
+    span_pool *p = tls_pool;
+    if (TEL_LIKELY(p != NULL))
+        return p;
+    pthread_once(&pool_key_once, pool_key_init);
+    pthread_mutex_lock(&pools_lock);
+    p = pools_idle;
+    if (p) {
+        pools_idle = p->next_idle;
+    } else {
+        p = calloc(1, sizeof *p);
+        if (p) {
+            p->next_all = pools_all;
+            pools_all = p;
+        }
+    }
+    pthread_mutex_unlock(&pools_lock);
+    if (!p)
+        return NULL;
+    tls_pool = p;
+    pthread_setspecific(pool_key, p);
+    return p;
+}
+
+static tel_span_impl *slot_take(void)
+{
+    span_pool *p = pool_get();
+    if (TEL_LIKELY(p != NULL)) {
+        uint32_t h = p->hint;
+        for (uint32_t i = 0; i < POOL_SLOTS; i++) {
+            uint32_t idx = (h + i) & (POOL_SLOTS - 1);
+            tel_span_impl *s = &p->slots[idx];
+            if (atomic_load_explicit(&s->in_use, memory_order_acquire) == 0) {
+                atomic_store_explicit(&s->in_use, 1, memory_order_relaxed);
+                p->hint = idx + 1;
+                s->heap = false;
+                return s;
+            }
+        }
+    }
+    tel_span_impl *s = malloc(sizeof *s);
+    if (!s)
+        return NULL;
+    s->heap = true;
+    atomic_init(&s->in_use, 1);
+    return s;
+}
+
+static void slot_give(tel_span_impl *s)
+{
+    if (s->heap) {
+        free(s);
+        return;
+    }
+    atomic_store_explicit(&s->in_use, 0, memory_order_release);
+}
+
+/* ---- Limits ---- */
+
+void tel_span_limits_from_env(tel_span_limits *l)
+{
+    int64_t gen_count = tel_env_int("OTEL_ATTRIBUTE_COUNT_LIMIT", 128, 0, 1 << 20);
+    int64_t gen_len = tel_env_int("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", 0, 0, 1 << 30);
+    l->attribute_count =
+        (uint32_t)tel_env_int("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", gen_count, 0, 1 << 20);
+    l->attribute_value_length =
+        (uint32_t)tel_env_int("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", gen_len, 0, 1 << 30);
+    l->event_count = (uint32_t)tel_env_int("OTEL_SPAN_EVENT_COUNT_LIMIT", 128, 0, 1 << 20);
+    l->link_count = (uint32_t)tel_env_int("OTEL_SPAN_LINK_COUNT_LIMIT", 128, 0, 1 << 20);
+    l->attributes_per_event =
+        (uint32_t)tel_env_int("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", gen_count, 0, 1 << 20);
+    l->attributes_per_link =
+        (uint32_t)tel_env_int("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", gen_count, 0, 1 << 20);
+}
+
+/* ---- Provider and tracers ---- */
+
+tel_tracer_provider *tel_tracer_provider_create(const tel_tracer_provider_config *cfg)
+{
+    tel_tracer_provider *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    pthread_mutex_init(&p->lock, NULL);
+    atomic_init(&p->shut_down, false);
+    if (cfg && cfg->resource)
+        p->resource = cfg->resource;
+    else
+        p->resource = tel_resource_from_env(NULL, NULL);
+    if (cfg && cfg->has_sampler)
+        p->sampler = cfg->sampler;
+    else
+        tel_sampler_from_env(&p->sampler);
+    if (cfg && cfg->has_limits)
+        p->limits = cfg->limits;
+    else
+        tel_span_limits_from_env(&p->limits);
+    p->inline_attr_cap = p->limits.attribute_count < TEL_SPAN_INLINE_ATTRS
+                             ? p->limits.attribute_count
+                             : TEL_SPAN_INLINE_ATTRS;
+    p->disabled = cfg && cfg->disabled;
+    if (!p->resource) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int tel_tracer_provider_add_processor(tel_tracer_provider *p, tel_span_processor *proc)
+{
+    if (!p || !proc)
+        return TEL_EINVAL;
+    if (p->n_procs >= TEL_MAX_PROCESSORS)
+        return TEL_EFULL;
+    proc->resource = p->resource;
+    p->procs[p->n_procs++] = proc;
+    return TEL_OK;
+}
+
+static int64_t remaining_ms(uint64_t deadline)
+{
+    uint64_t now = tel_mono_ns();
+    return now >= deadline ? 0 : (int64_t)((deadline - now) / 1000000u);
+}
+
+int tel_tracer_provider_force_flush(tel_tracer_provider *p, int64_t timeout_ms)
+{
+    if (!p)
+        return TEL_EINVAL;
+    uint64_t deadline = tel_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    int rc = TEL_OK;
+    for (int i = 0; i < p->n_procs; i++) {
+        int r = p->procs[i]->force_flush(p->procs[i], remaining_ms(deadline));
+        if (r != TEL_OK && rc == TEL_OK)
+            rc = r;
+    }
+    return rc;
+}
+
+int tel_tracer_provider_shutdown(tel_tracer_provider *p, int64_t timeout_ms)
+{
+    if (!p)
+        return TEL_EINVAL;
+    if (atomic_exchange(&p->shut_down, true))
+        return TEL_OK;
+    uint64_t deadline = tel_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    int rc = TEL_OK;
+    for (int i = 0; i < p->n_procs; i++) {
+        int r = p->procs[i]->shutdown(p->procs[i], remaining_ms(deadline));
+        if (r != TEL_OK && rc == TEL_OK)
+            rc = r;
+    }
+    return rc;
+}
+
+void tel_tracer_provider_destroy(tel_tracer_provider *p)
+{
+    if (!p)
+        return;
+    tel_tracer_provider_shutdown(p, 30000);
+    for (int i = 0; i < p->n_procs; i++)
+        p->procs[i]->destroy(p->procs[i]);
+    tel_tracer_entry *t = p->tracers;
+    while (t) {
+        tel_tracer_entry *n = t->next;
+        free(t->name);
+        free(t->version);
+        free(t);
+        t = n;
+    }
+    tel_resource_destroy(p->resource);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+const tel_resource *tel_tracer_provider_resource(const tel_tracer_provider *p)
+{
+    return p ? p->resource : NULL;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+tel_tracer *tel_tracer_get(tel_tracer_provider *p, const char *name, const char *version)
+{
+    if (!p)
+        return NULL;
+    if (!name)
+        name = "";
+    pthread_mutex_lock(&p->lock);
+    for (tel_tracer_entry *t = p->tracers; t; t = t->next) {
+        if (str_eq(t->name, name) && str_eq(t->version, version)) {
+            pthread_mutex_unlock(&p->lock);
+            return &t->tracer;
+        }
+    }
+    tel_tracer_entry *t = calloc(1, sizeof *t);
+    if (t) {
+        t->name = strdup(name);
+        t->version = version ? strdup(version) : NULL;
+        if (!t->name || (version && !t->version)) {
+            free(t->name);
+            free(t->version);
+            free(t);
+            t = NULL;
+        }
+    }
+    if (!t) {
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
+    }
+    t->tracer.enabled = !p->disabled;
+    t->tracer.scope.name = t->name;
+    t->tracer.scope.version = t->version;
+    t->tracer.provider = p;
+    t->next = p->tracers;
+    p->tracers = t;
+    pthread_mutex_unlock(&p->lock);
+    return &t->tracer;
+}
+
+/* ---- Span start / end ---- */
+
+static tel_span_impl *span_begin(tel_tracer *t, const char *name, tel_span_kind kind,
+                                 const tel_context *parent)
+{
+    tel_tracer_provider *p = t->provider;
+    if (TEL_UNLIKELY(atomic_load_explicit(&p->shut_down, memory_order_relaxed)))
+        return NULL;
+    tel_span_impl *s = slot_take();
+    if (TEL_UNLIKELY(!s))
+        return NULL;
+    tel_span_data *d = &s->d;
+    const tel_span_context *psc = NULL;
+    if (parent && tel_span_context_is_valid(&parent->sc))
+        psc = &parent->sc;
+    if (psc) {
+        memcpy(d->sc.trace_id, psc->trace_id, TEL_TRACE_ID_SIZE);
+        memcpy(d->parent_span_id, psc->span_id, TEL_SPAN_ID_SIZE);
+        d->has_parent = true;
+        d->parent_remote = psc->remote;
+        d->sc.flags = psc->flags & TEL_FLAG_RANDOM;
+        d->ts = parent->ts ? tel_tracestate_ref(parent->ts) : NULL;
+    } else {
+        tel_trace_id_generate(d->sc.trace_id);
+        memset(d->parent_span_id, 0, TEL_SPAN_ID_SIZE);
+        d->has_parent = false;
+        d->parent_remote = false;
+        d->sc.flags = TEL_FLAG_RANDOM;
+        d->ts = NULL;
+    }
+    tel_span_id_generate(d->sc.span_id);
+    d->sc.remote = false;
+    bool sampled = tel_sampler_should_sample(&p->sampler, psc, d->sc.trace_id);
+    s->pub.noop = false;
+    s->pub.recording = sampled;
+    s->tracer = t;
+    d->extra = NULL;
+    if (!sampled)
+        return s;
+    d->sc.flags |= TEL_FLAG_SAMPLED;
+    d->kind = (uint8_t)(kind ? kind : TEL_SPAN_KIND_INTERNAL);
+    d->status = TEL_STATUS_UNSET;
+    d->n_attrs = 0;
+    d->arena_used = 0;
+    d->dropped_attrs = d->dropped_events = d->dropped_links = 0;
+    d->name = name;
+    d->status_msg = NULL;
+    d->scope = &t->scope;
+    d->end_ns = 0;
+    return s;
+}
+
+tel_span *tel__span_start(tel_tracer *t, const char *name, tel_span_kind kind,
+                          const tel_context *parent)
+{
+    tel_span_impl *s = span_begin(t, name, kind, parent);
+    if (TEL_UNLIKELY(!s))
+        return &tel__noop_span;
+    if (s->pub.recording)
+        s->d.start_ns = tel_now_ns();
+    return &s->pub;
+}
+
+tel_span *tel_span_start_ex(tel_tracer *t, const tel_span_start_opts *o)
+{
+    if (!t || !t->enabled || !o || !o->name)
+        return &tel__noop_span;
+    tel_span_impl *s = span_begin(t, o->name, o->kind, o->parent);
+    if (!s)
+        return &tel__noop_span;
+    if (!s->pub.recording)
+        return &s->pub;
+    s->d.start_ns = o->start_ns ? o->start_ns : tel_now_ns();
+    if (o->copy_name) {
+        const char *c = tel__span_copy_str(&s->d, o->name, strlen(o->name), true);
+        s->d.name = c ? c : "";
+    }
+    for (size_t i = 0; i < o->n_attrs; i++)
+        tel_span_set_attr(&s->pub, &o->attrs[i]);
+    for (size_t i = 0; i < o->n_links; i++)
+        tel_span_add_link(&s->pub, &o->links[i].sc, o->links[i].tracestate, o->links[i].attrs,
+                          o->links[i].n_attrs);
+    return &s->pub;
+}
+
+void tel__span_end(tel_span *span, uint64_t end_ns)
+{
+    tel_span_impl *s = (tel_span_impl *)span;
+    if (s->pub.recording) {
+        s->pub.recording = false;
+        s->d.end_ns = end_ns ? end_ns : tel_now_ns();
+        tel_tracer_provider *p = s->tracer->provider;
+        int n = p->n_procs;
+        for (int i = 0; i < n - 1; i++) {
+            tel_span_data copy;
+            if (tel__span_data_clone(&copy, &s->d)) {
+                p->procs[i]->on_end(p->procs[i], &copy);
+                tel_span_data_release(&copy);
+            }
+        }
+        if (n > 0)
+            p->procs[n - 1]->on_end(p->procs[n - 1], &s->d);
+        tel_span_data_release(&s->d);
+    } else if (s->d.ts) {
+        tel_tracestate_unref(s->d.ts);
+        s->d.ts = NULL;
+    }
+    if (tls_current == span)
+        tls_current = NULL;
+    slot_give(s);
+}
+
+tel_span_context tel_span_get_context(const tel_span *span)
+{
+    if (span->noop) {
+        tel_span_context z;
+        memset(&z, 0, sizeof z);
+        return z;
+    }
+    return ((const tel_span_impl *)span)->d.sc;
+}
+
+tel_tracestate *tel_span_get_tracestate(const tel_span *span)
+{
+    if (span->noop)
+        return NULL;
+    return ((const tel_span_impl *)span)->d.ts;
+}
+
+/* ---- Attributes ---- */
+
+static inline tel_span_impl *rec(tel_span *span)
+{
+    return span->recording ? (tel_span_impl *)span : NULL;
+}
+
+/* Finds the slot for key: an existing attribute with that key, or a new one. NULL when the count
+ * limit is reached (the drop is counted). */
+static tel_attr *attr_slot(tel_span_impl *s, const char *key)
+{
+    tel_span_data *d = &s->d;
+    /* Fast path: keys are usually literals, so the same key is the same pointer. Inline slots
+     * matched only by pointer may hold the same key twice (equal text, different pointers);
+     * tel__span_data_dedupe resolves that on the export thread, keeping the last value. */
+    for (uint16_t i = 0; i < d->n_attrs; i++)
+        if (d->attrs[i].key == key)
+            return &d->attrs[i];
+    if (TEL_LIKELY(d->n_attrs < s->tracer->provider->inline_attr_cap && !d->extra)) {
+        tel_attr *a = &d->attrs[d->n_attrs++];
+        a->key = key;
+        return a;
+    }
+    for (uint16_t i = 0; i < d->n_attrs; i++)
+        if (strcmp(d->attrs[i].key, key) == 0)
+            return &d->attrs[i];
+    tel_span_extra *x = d->extra;
+    if (x)
+        for (uint32_t i = 0; i < x->n_attrs; i++)
+            if (strcmp(x->attrs[i].key, key) == 0)
+                return &x->attrs[i];
+    const tel_span_limits *lim = &s->tracer->provider->limits;
+    if (d->n_attrs < s->tracer->provider->inline_attr_cap) {
+        tel_attr *a = &d->attrs[d->n_attrs++];
+        a->key = key;
+        return a;
+    }
+    if (tel_span_data_attr_count(d) >= lim->attribute_count) {
+        d->dropped_attrs++;
+        return NULL;
+    }
+    if (!x || x->n_attrs == x->cap_attrs) {
+        uint32_t ncap = x && x->cap_attrs ? x->cap_attrs * 2 : 16;
+        tel_attr *na = tel__span_extra_alloc(d, sizeof(tel_attr) * ncap);
+        if (!na) {
+            d->dropped_attrs++;
+            return NULL;
+        }
+        x = d->extra;
+        if (x->n_attrs)
+            memcpy(na, x->attrs, sizeof(tel_attr) * x->n_attrs);
+        x->attrs = na;
+        x->cap_attrs = ncap;
+    }
+    tel_attr *a = &x->attrs[x->n_attrs++];
+    a->key = key;
+    return a;
+}
+
+void tel_span_set_int(tel_span *span, const char *key, int64_t value)
+{
+    tel_span_impl *s = rec(span);
+    if (!s)
+        return;
+    tel_attr *a = attr_slot(s, key);
+    if (a) {
+        a->type = TEL_ATTR_INT;
+        a->v.i = value;
+    }
+}
+
+void tel_span_set_double(tel_span *span, const char *key, double value)
+{
+    tel_span_impl *s = rec(span);
+    if (!s)
+        return;
+    tel_attr *a = attr_slot(s, key);
+    if (a) {
+        a->type = TEL_ATTR_DOUBLE;
+        a->v.d = value;
+    }
+}
+
+void tel_span_set_bool(tel_span *span, const char *key, bool value)
+{
+    tel_span_impl *s = rec(span);
+    if (!s)
+        return;
+    tel_attr *a = attr_slot(s, key);
+    if (a) {
+        a->type = TEL_ATTR_BOOL;
+        a->v.b = value;
+    }
+}
+
+void tel_span_set_str_static(tel_span *span, const char *key, const char *value)
+{
+    tel_span_impl *s = rec(span);
+    if (!s || !value)
+        return;
+    tel_attr *a = attr_slot(s, key);
+    if (a) {
+        size_t len = strlen(value);
+        a->type = TEL_ATTR_STRING;
+        a->len = (uint32_t)tel__utf8_truncate(value, len,
+                                             s->tracer->provider->limits.attribute_value_length);
+        a->v.s = value;
+    }
+}
+
+void tel_span_set_strn(tel_span *span, const char *key, const char *value, size_t len)
+{
+    tel_span_impl *s = rec(span);
+    if (!s || !value)
+        return;
+    tel_attr *a = attr_slot(s, key);
+    if (!a)
+        return;
+    size_t n = tel__utf8_truncate(value, len, s->tracer->provider->limits.attribute_value_length);
+    const char *c = tel__span_copy_str(&s->d, value, n, true);
+    if (!c) {
+        a->type = TEL_ATTR_STRING;
+        a->len = 0;
+        a->v.s = "";
+        return;
+    }
+    a->type = TEL_ATTR_STRING;
+    a->len = (uint32_t)n;
+    a->v.s = c;
+}
+
+void tel_span_set_str(tel_span *span, const char *key, const char *value)
+{
+    if (value)
+        tel_span_set_strn(span, key, value, strlen(value));
+}
+
+static void set_attr(tel_span *span, const tel_attr *attr, bool copy_key)
+{
+    tel_span_impl *s = rec(span);
+    if (!s || !attr || !attr->key)
+        return;
+    const char *key = attr->key;
+    if (copy_key) {
+        key = tel__span_copy_str(&s->d, attr->key, strlen(attr->key), true);
+        if (!key)
+            return;
+    }
+    tel_attr *a = attr_slot(s, key);
+    if (!a)
+        return;
+    if (!tel__attr_copy_value(&s->d, a, attr, s->tracer->provider->limits.attribute_value_length,
+                              true)) {
+        a->type = TEL_ATTR_STRING;
+        a->len = 0;
+        a->v.s = "";
+    }
+}
+
+void tel_span_set_attr(tel_span *span, const tel_attr *attr)
+{
+    set_attr(span, attr, false);
+}
+
+void tel_span_set_attr_copy_key(tel_span *span, const tel_attr *attr)
+{
+    set_attr(span, attr, true);
+}
+
+/* Copies up to `limit` attributes into extra storage; returns the count kept. */
+static uint32_t copy_attr_list(tel_span_impl *s, const tel_attr *in, size_t n, uint32_t limit,
+                               tel_attr **out)
+{
+    uint32_t keep = n < limit ? (uint32_t)n : limit;
+    *out = NULL;
+    if (keep == 0)
+        return 0;
+    tel_attr *a = tel__span_extra_alloc(&s->d, sizeof(tel_attr) * keep);
+    if (!a)
+        return 0;
+    uint32_t maxlen = s->tracer->provider->limits.attribute_value_length;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < keep; i++) {
+        if (!in[i].key)
+            continue;
+        const char *key = tel__span_copy_str(&s->d, in[i].key, strlen(in[i].key), false);
+        if (!key)
+            break;
+        a[k].key = key;
+        if (!tel__attr_copy_value(&s->d, &a[k], &in[i], maxlen, false))
+            break;
+        k++;
+    }
+    *out = a;
+    return k;
+}
+
+void tel_span_add_event_at(tel_span *span, const char *name, const tel_attr *attrs, size_t n,
+                           uint64_t time_ns)
+{
+    tel_span_impl *s = rec(span);
+    if (!s || !name)
+        return;
+    tel_span_data *d = &s->d;
+    const tel_span_limits *lim = &s->tracer->provider->limits;
+    if (tel_span_data_event_count(d) >= lim->event_count) {
+        d->dropped_events++;
+        return;
+    }
+    if (!tel__span_extra_alloc(d, 0)) {
+        d->dropped_events++;
+        return;
+    }
+    tel_span_extra *x = d->extra;
+    if (x->n_events == x->cap_events) {
+        uint32_t ncap = x->cap_events ? x->cap_events * 2 : 4;
+        tel_event *ne = tel__span_extra_alloc(d, sizeof(tel_event) * ncap);
+        if (!ne) {
+            d->dropped_events++;
+            return;
+        }
+        if (x->n_events)
+            memcpy(ne, x->events, sizeof(tel_event) * x->n_events);
+        x->events = ne;
+        x->cap_events = ncap;
+    }
+    tel_event *e = &x->events[x->n_events];
+    e->name = tel__span_copy_str(d, name, strlen(name), false);
+    if (!e->name) {
+        d->dropped_events++;
+        return;
+    }
+    e->time_ns = time_ns ? time_ns : tel_now_ns();
+    e->n_attrs = copy_attr_list(s, attrs, n, lim->attributes_per_event, &e->attrs);
+    e->dropped_attrs = (uint32_t)(n - e->n_attrs);
+    x->n_events++;
+}
+
+void tel_span_add_event(tel_span *span, const char *name, const tel_attr *attrs, size_t n)
+{
+    tel_span_add_event_at(span, name, attrs, n, 0);
+}
+
+void tel_span_add_link(tel_span *span, const tel_span_context *sc, const char *tracestate,
+                       const tel_attr *attrs, size_t n)
+{
+    tel_span_impl *s = rec(span);
+    if (!s || !sc)
+        return;
+    tel_span_data *d = &s->d;
+    const tel_span_limits *lim = &s->tracer->provider->limits;
+    if (tel_span_data_link_count(d) >= lim->link_count) {
+        d->dropped_links++;
+        return;
+    }
+    if (!tel__span_extra_alloc(d, 0)) {
+        d->dropped_links++;
+        return;
+    }
+    tel_span_extra *x = d->extra;
+    if (x->n_links == x->cap_links) {
+        uint32_t ncap = x->cap_links ? x->cap_links * 2 : 4;
+        tel_link *nl = tel__span_extra_alloc(d, sizeof(tel_link) * ncap);
+        if (!nl) {
+            d->dropped_links++;
+            return;
+        }
+        if (x->n_links)
+            memcpy(nl, x->links, sizeof(tel_link) * x->n_links);
+        x->links = nl;
+        x->cap_links = ncap;
+    }
+    tel_link *l = &x->links[x->n_links];
+    l->sc = *sc;
+    l->tracestate = NULL;
+    if (tracestate && *tracestate) {
+        l->tracestate = tel__span_copy_str(d, tracestate, strlen(tracestate), false);
+        if (!l->tracestate) {
+            d->dropped_links++;
+            return;
+        }
+    }
+    l->n_attrs = copy_attr_list(s, attrs, n, lim->attributes_per_link, &l->attrs);
+    l->dropped_attrs = (uint32_t)(n - l->n_attrs);
+    x->n_links++;
+}
+
+void tel_span_set_status(tel_span *span, tel_status_code code, const char *description)
+{
+    tel_span_impl *s = rec(span);
+    if (!s || code == TEL_STATUS_UNSET || s->d.status == TEL_STATUS_OK)
+        return;
+    s->d.status = (uint8_t)code;
+    s->d.status_msg = NULL;
+    if (code == TEL_STATUS_ERROR && description && *description)
+        s->d.status_msg = tel__span_copy_str(&s->d, description, strlen(description), true);
+}
+
+void tel_span_record_error(tel_span *span, const char *type, const char *message)
+{
+    if (!span->recording)
+        return;
+    tel_attr a[2];
+    size_t n = 0;
+    if (type)
+        a[n++] = (tel_attr){.key = "exception.type",
+                            .type = TEL_ATTR_STRING,
+                            .len = (uint32_t)strlen(type),
+                            .v.s = type};
+    if (message)
+        a[n++] = (tel_attr){.key = "exception.message",
+                            .type = TEL_ATTR_STRING,
+                            .len = (uint32_t)strlen(message),
+                            .v.s = message};
+    tel_span_add_event(span, "exception", a, n);
+}
+
+void tel_span_update_name(tel_span *span, const char *name)
+{
+    tel_span_impl *s = rec(span);
+    if (!s || !name)
+        return;
+    const char *c = tel__span_copy_str(&s->d, name, strlen(name), true);
+    if (c)
+        s->d.name = c;
+}
+
+tel_span *tel_span_set_current(tel_span *span)
+{
+    tel_span *prev = tls_current;
+    tls_current = (span && !span->noop) ? span : NULL;
+    return prev;
+}
+
+tel_span *tel_span_current(void)
+{
+    return tls_current;
+}

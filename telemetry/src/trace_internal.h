@@ -1,0 +1,60 @@
+/* Internal structures of the span core shared by trace.c, span_data.c, context.c and bsp.c. */
+#ifndef TELEMETRY_TRACE_INTERNAL_H
+#define TELEMETRY_TRACE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "telemetry/trace.h"
+
+#define TEL_MAX_PROCESSORS 4
+
+typedef struct tel_tracer_entry {
+    tel_tracer tracer; /* first member: tel_tracer * converts to tel_tracer_entry * */
+    char *name;
+    char *version;
+    struct tel_tracer_entry *next;
+} tel_tracer_entry;
+
+struct tel_tracer_provider {
+    tel_resource *resource;
+    tel_sampler sampler;
+    tel_span_limits limits;
+    uint32_t inline_attr_cap; /* min(limits.attribute_count, TEL_SPAN_INLINE_ATTRS) */
+    tel_span_processor *procs[TEL_MAX_PROCESSORS];
+    int n_procs;
+    atomic_bool shut_down;
+    bool disabled;
+    pthread_mutex_t lock; /* guards tracers */
+    tel_tracer_entry *tracers;
+};
+
+struct span_pool;
+
+/* A live span: the public prefix, then the record being built. */
+typedef struct tel_span_impl {
+    struct tel_span pub;
+    bool heap;        /* allocated with malloc because the pool was exhausted */
+    atomic_uint in_use; /* pool slot taken */
+    tel_tracer *tracer;
+    tel_span_data d;
+} tel_span_impl;
+
+/* Appends raw bytes to the record's extra block (creating it); NULL on allocation failure. */
+void *tel__span_extra_alloc(tel_span_data *d, size_t size);
+/* Copies a NUL-terminated or counted string into the record (arena first, then extra). */
+const char *tel__span_copy_str(tel_span_data *d, const char *s, size_t len, bool arena_ok);
+/* Copies an attribute value (strings, arrays) into extra storage of d, truncating strings to
+ * max_len (0: unlimited). Returns false on allocation failure. */
+bool tel__attr_copy_value(tel_span_data *d, tel_attr *dst, const tel_attr *src, uint32_t max_len,
+                          bool arena_ok);
+/* Truncated length of a UTF-8 string at max_len bytes, not splitting a character. */
+size_t tel__utf8_truncate(const char *s, size_t len, uint32_t max_len);
+/* Removes inline attributes whose key text repeats (the fast path matches keys by pointer),
+ * keeping the value set last. Called where records are exported, off the application thread
+ * for the batch processor. */
+void tel__span_data_dedupe(tel_span_data *d);
+/* Deep copy of a record (clone gets its own extra and tracestate reference). */
+bool tel__span_data_clone(tel_span_data *dst, const tel_span_data *src);
+
+#endif

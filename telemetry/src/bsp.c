@@ -140,8 +140,10 @@ static size_t drain(bsp *b, size_t max)
         n++;
         atomic_store_explicit(&c->seq, pos + b->mask + 1, memory_order_release);
         pos++;
-        atomic_store_explicit(&b->dequeue_pos, pos, memory_order_relaxed);
     }
+    /* Published once per batch: producers read it, and a per-cell store would bounce its cache
+     * line between the cores on every span. */
+    atomic_store_explicit(&b->dequeue_pos, pos, memory_order_relaxed);
     return n;
 }
 

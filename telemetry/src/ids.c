@@ -97,14 +97,6 @@ void tel_span_id_generate(uint8_t out[TEL_SPAN_ID_SIZE])
     memcpy(out, &a, 8);
 }
 
-bool tel_id_is_zero(const uint8_t *id, size_t n)
-{
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc |= id[i];
-    return acc == 0;
-}
-
 bool tel_span_context_is_valid(const tel_span_context *sc)
 {
     return !tel_id_is_zero(sc->trace_id, TEL_TRACE_ID_SIZE) &&

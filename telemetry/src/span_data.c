@@ -138,9 +138,11 @@ static inline const char *rebase(const tel_span_data *dst, const tel_span_data *
 void tel_span_data_move(tel_span_data *dst, tel_span_data *src)
 {
     memcpy(dst, src, offsetof(tel_span_data, attrs));
-    memcpy(dst->attrs, src->attrs, sizeof(tel_attr) * src->n_attrs);
-    memcpy(dst->arena, src->arena, src->arena_used);
+    /* A loop beats a variable-length memcpy call for the few attributes a span has. */
+    for (uint16_t i = 0; i < src->n_attrs; i++)
+        dst->attrs[i] = src->attrs[i];
     if (src->arena_used) {
+        memcpy(dst->arena, src->arena, src->arena_used);
         for (uint16_t i = 0; i < src->n_attrs; i++)
             if (dst->attrs[i].type == TEL_ATTR_STRING)
                 dst->attrs[i].v.s = rebase(dst, src, dst->attrs[i].v.s);

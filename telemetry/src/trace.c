@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "telemetry/clock.h"
 #include "telemetry/env.h"
 #include "trace_internal.h"
 
@@ -296,7 +297,8 @@ static tel_span_impl *span_begin(tel_tracer *t, const char *name, tel_span_kind 
         return NULL;
     tel_span_data *d = &s->d;
     const tel_span_context *psc = NULL;
-    if (parent && tel_span_context_is_valid(&parent->sc))
+    if (parent && !tel_id_is_zero(parent->sc.trace_id, TEL_TRACE_ID_SIZE) &&
+        !tel_id_is_zero(parent->sc.span_id, TEL_SPAN_ID_SIZE))
         psc = &parent->sc;
     if (psc) {
         memcpy(d->sc.trace_id, psc->trace_id, TEL_TRACE_ID_SIZE);
@@ -315,7 +317,13 @@ static tel_span_impl *span_begin(tel_tracer *t, const char *name, tel_span_kind 
     }
     tel_span_id_generate(d->sc.span_id);
     d->sc.remote = false;
-    bool sampled = tel_sampler_should_sample(&p->sampler, psc, d->sc.trace_id);
+    bool sampled;
+    if (p->sampler.kind == TEL_SAMPLER_ALWAYS_ON)
+        sampled = true;
+    else if (p->sampler.kind == TEL_SAMPLER_PARENTBASED_ALWAYS_ON && psc)
+        sampled = (psc->flags & TEL_FLAG_SAMPLED) != 0;
+    else
+        sampled = tel_sampler_should_sample(&p->sampler, psc, d->sc.trace_id);
     s->pub.noop = false;
     s->pub.recording = sampled;
     s->tracer = t;
@@ -342,7 +350,7 @@ tel_span *tel__span_start(tel_tracer *t, const char *name, tel_span_kind kind,
     if (TEL_UNLIKELY(!s))
         return &tel__noop_span;
     if (s->pub.recording)
-        s->d.start_ns = tel_now_ns();
+        s->d.start_ns = tel_clock_now_ns();
     return &s->pub;
 }
 
@@ -355,7 +363,7 @@ tel_span *tel_span_start_ex(tel_tracer *t, const tel_span_start_opts *o)
         return &tel__noop_span;
     if (!s->pub.recording)
         return &s->pub;
-    s->d.start_ns = o->start_ns ? o->start_ns : tel_now_ns();
+    s->d.start_ns = o->start_ns ? o->start_ns : tel_clock_now_ns();
     if (o->copy_name) {
         const char *c = tel__span_copy_str(&s->d, o->name, strlen(o->name), true);
         s->d.name = c ? c : "";
@@ -373,7 +381,9 @@ void tel__span_end(tel_span *span, uint64_t end_ns)
     tel_span_impl *s = (tel_span_impl *)span;
     if (s->pub.recording) {
         s->pub.recording = false;
-        s->d.end_ns = end_ns ? end_ns : tel_now_ns();
+        s->d.end_ns = end_ns ? end_ns : tel_clock_now_ns();
+        if (TEL_UNLIKELY(s->d.end_ns < s->d.start_ns))
+            s->d.end_ns = s->d.start_ns; /* never a negative duration */
         tel_tracer_provider *p = s->tracer->provider;
         int n = p->n_procs;
         for (int i = 0; i < n - 1; i++) {
@@ -644,7 +654,7 @@ void tel_span_add_event_at(tel_span *span, const char *name, const tel_attr *att
         d->dropped_events++;
         return;
     }
-    e->time_ns = time_ns ? time_ns : tel_now_ns();
+    e->time_ns = time_ns ? time_ns : tel_clock_now_ns();
     e->n_attrs = copy_attr_list(s, attrs, n, lim->attributes_per_event, &e->attrs);
     e->dropped_attrs = (uint32_t)(n - e->n_attrs);
     x->n_events++;

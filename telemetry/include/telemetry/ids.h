@@ -35,8 +35,14 @@ void tel_span_id_generate(uint8_t out[TEL_SPAN_ID_SIZE]);
 /* Returns a uniformly random 64-bit value from the calling thread's generator. */
 uint64_t tel_random_u64(void);
 
-/* True when every byte of `id` (of `n` bytes) is zero. */
-bool tel_id_is_zero(const uint8_t *id, size_t n);
+/* True when every byte of `id` (of `n` bytes, 8 or 16 for ids) is zero. */
+static inline bool tel_id_is_zero(const uint8_t *id, size_t n)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= id[i];
+    return acc == 0;
+}
 /* True when the context has a non-zero trace id and span id. */
 bool tel_span_context_is_valid(const tel_span_context *sc);
 /* True when the sampled flag is set. */

@@ -1,0 +1,270 @@
+/* Unit tests of the batch span processor (bsp.c): counts under concurrency, full queue,
+ * failures, flush, bounded shutdown, and fork.
+ * ctest-labels: concurrency */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "telemetry/trace.h"
+
+/* A test exporter: counts spans; can fail, or block until released or shut down. */
+typedef struct tex {
+    tel_span_exporter base;
+    atomic_uint_fast64_t spans;
+    atomic_uint_fast64_t batches;
+    atomic_int fail_rc;
+    atomic_bool block;    /* block in export until cleared or shut down */
+    atomic_bool shut;
+    atomic_bool destroyed;
+} tex;
+
+static int tex_export(tel_span_exporter *self, const tel_resource *res,
+                      const tel_span_data *const *spans, size_t n, uint64_t deadline)
+{
+    tex *t = (tex *)self;
+    (void)res;
+    for (size_t i = 0; i < n; i++)
+        assert_true(spans[i]->end_ns >= spans[i]->start_ns);
+    while (atomic_load(&t->block) && !atomic_load(&t->shut) && tel_mono_ns() < deadline) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&t->shut))
+        return TEL_ESHUTDOWN;
+    int rc = atomic_load(&t->fail_rc);
+    if (rc)
+        return rc;
+    atomic_fetch_add(&t->spans, n);
+    atomic_fetch_add(&t->batches, 1);
+    return TEL_OK;
+}
+
+static int tex_shutdown(tel_span_exporter *self)
+{
+    atomic_store(&((tex *)self)->shut, true);
+    return TEL_OK;
+}
+
+static void tex_destroy(tel_span_exporter *self)
+{
+    atomic_store(&((tex *)self)->destroyed, true);
+}
+
+static void tex_init(tex *t)
+{
+    memset(t, 0, sizeof *t);
+    t->base.export_spans = tex_export;
+    t->base.shutdown = tex_shutdown;
+    t->base.destroy = tex_destroy;
+}
+
+typedef struct fixture {
+    tel_tracer_provider *p;
+    tel_tracer *t;
+    tel_span_processor *bsp;
+} fixture;
+
+static void fx_init(fixture *f, tex *e, uint32_t queue, uint32_t batch, uint32_t delay_ms,
+                    uint32_t timeout_ms)
+{
+    tel_tracer_provider_config cfg = {0};
+    tel_attr svc = TEL_ATTR_STR("service.name", "bsp-test");
+    cfg.resource = tel_resource_create(&svc, 1);
+    cfg.has_sampler = true;
+    tel_sampler_init(&cfg.sampler, TEL_SAMPLER_ALWAYS_ON, 1);
+    f->p = tel_tracer_provider_create(&cfg);
+    tel_bsp_config bc = {queue, batch, delay_ms, timeout_ms};
+    f->bsp = tel_bsp_create(&e->base, &bc);
+    assert_non_null(f->bsp);
+    tel_tracer_provider_add_processor(f->p, f->bsp);
+    f->t = tel_tracer_get(f->p, "bsp", NULL);
+}
+
+static void make_spans(tel_tracer *t, int n)
+{
+    for (int i = 0; i < n; i++) {
+        tel_span *s = tel_span_start(t, "op", TEL_SPAN_KIND_INTERNAL, NULL);
+        tel_span_set_int(s, "i", i);
+        tel_span_set_str(s, "dyn", "some value");
+        if (i % 7 == 0)
+            tel_span_add_event(s, "ev", NULL, 0); /* extra blocks cross threads too */
+        tel_span_end(s);
+    }
+}
+
+typedef struct prod {
+    tel_tracer *t;
+    int n;
+} prod;
+
+static void *producer(void *arg)
+{
+    prod *p = arg;
+    make_spans(p->t, p->n);
+    return NULL;
+}
+
+static void test_concurrent_producers_counts_exact(void **state)
+{
+    (void)state;
+    tex e;
+    tex_init(&e);
+    fixture f;
+    fx_init(&f, &e, 1024, 256, 5, 5000);
+    enum { THREADS = 4, PER = 50000 };
+    pthread_t th[THREADS];
+    prod p = {f.t, PER};
+    for (int i = 0; i < THREADS; i++)
+        pthread_create(&th[i], NULL, producer, &p);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(tel_tracer_provider_shutdown(f.p, 5000), TEL_OK);
+    tel_bsp_stats st;
+    tel_bsp_get_stats(f.bsp, &st);
+    assert_int_equal(st.ended, THREADS * PER);
+    assert_int_equal(st.exported + st.dropped_queue_full + st.export_failed, st.ended);
+    assert_int_equal(atomic_load(&e.spans), st.exported);
+    assert_true(st.exported > 0);
+    tel_tracer_provider_destroy(f.p);
+    assert_true(atomic_load(&e.destroyed));
+}
+
+static void test_full_queue_drops_and_counts(void **state)
+{
+    (void)state;
+    tex e;
+    tex_init(&e);
+    atomic_store(&e.block, true);
+    fixture f;
+    fx_init(&f, &e, 64, 16, 1, 10000);
+    make_spans(f.t, 5000); /* the exporter is stuck: the queue fills */
+    tel_bsp_stats st;
+    tel_bsp_get_stats(f.bsp, &st);
+    assert_int_equal(st.ended, 5000);
+    /* At most the queue plus the batch held by the exporter are not dropped. */
+    assert_true(st.dropped_queue_full >= 5000 - 64 - 16);
+    atomic_store(&e.block, false);
+    assert_int_equal(tel_tracer_provider_force_flush(f.p, 5000), TEL_OK);
+    assert_int_equal(tel_tracer_provider_shutdown(f.p, 5000), TEL_OK);
+    tel_bsp_get_stats(f.bsp, &st);
+    assert_int_equal(st.exported + st.dropped_queue_full + st.export_failed, st.ended);
+    assert_true(st.exported >= 64 && st.exported <= 64 + 16);
+    tel_tracer_provider_destroy(f.p);
+}
+
+static void test_failed_exports_are_counted(void **state)
+{
+    (void)state;
+    tex e;
+    tex_init(&e);
+    atomic_store(&e.fail_rc, TEL_EIO);
+    fixture f;
+    fx_init(&f, &e, 256, 64, 5000, 1000);
+    make_spans(f.t, 100);
+    assert_int_equal(tel_tracer_provider_force_flush(f.p, 5000), TEL_OK);
+    tel_bsp_stats st;
+    tel_bsp_get_stats(f.bsp, &st);
+    assert_int_equal(st.export_failed, 100);
+    assert_int_equal(st.exported, 0);
+    tel_tracer_provider_destroy(f.p);
+}
+
+static void test_flush_and_schedule_delay(void **state)
+{
+    (void)state;
+    tex e;
+    tex_init(&e);
+    fixture f;
+    fx_init(&f, &e, 2048, 512, 60000, 1000);
+    make_spans(f.t, 10); /* under a batch, long delay: only a flush exports them */
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(atomic_load(&e.spans), 0);
+    assert_int_equal(tel_tracer_provider_force_flush(f.p, 5000), TEL_OK);
+    assert_int_equal(atomic_load(&e.spans), 10);
+    tel_tracer_provider_destroy(f.p);
+
+    tex_init(&e);
+    fx_init(&f, &e, 2048, 512, 20, 1000);
+    make_spans(f.t, 10); /* short delay: exported by the timer */
+    uint64_t t0 = tel_mono_ns();
+    while (atomic_load(&e.spans) < 10 && tel_mono_ns() - t0 < 5000000000ull)
+        nanosleep(&ts, NULL);
+    assert_int_equal(atomic_load(&e.spans), 10);
+    tel_tracer_provider_destroy(f.p);
+}
+
+static void test_shutdown_bounded_when_exporter_hangs(void **state)
+{
+    (void)state;
+    tex e;
+    tex_init(&e);
+    atomic_store(&e.block, true); /* hangs until shut down (its deadline is 60 s) */
+    fixture f;
+    fx_init(&f, &e, 256, 8, 1, 60000);
+    make_spans(f.t, 50);
+    uint64_t t0 = tel_mono_ns();
+    tel_tracer_provider_shutdown(f.p, 500);
+    uint64_t took_ms = (tel_mono_ns() - t0) / 1000000;
+    printf("shutdown with a hanging exporter took %llu ms (bound 500 ms)\n",
+           (unsigned long long)took_ms);
+    assert_true(took_ms < 1500);
+    tel_bsp_stats st;
+    tel_bsp_get_stats(f.bsp, &st);
+    assert_int_equal(st.exported + st.dropped_queue_full + st.export_failed, st.ended);
+    tel_tracer_provider_destroy(f.p);
+}
+
+static void test_fork_child_has_working_pipeline(void **state)
+{
+    (void)state;
+    tex e;
+    tex_init(&e);
+    fixture f;
+    fx_init(&f, &e, 512, 64, 5000, 1000);
+    make_spans(f.t, 20);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* The child starts empty: none of the parent's queued spans, its own export thread. */
+        tel_bsp_stats st;
+        tel_bsp_get_stats(f.bsp, &st);
+        if (st.ended != 0)
+            _exit(2);
+        uint64_t before = atomic_load(&e.spans);
+        make_spans(f.t, 30);
+        if (tel_tracer_provider_force_flush(f.p, 5000) != TEL_OK)
+            _exit(3);
+        if (atomic_load(&e.spans) - before != 30)
+            _exit(4);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(tel_tracer_provider_force_flush(f.p, 5000), TEL_OK);
+    assert_int_equal(atomic_load(&e.spans), 20);
+    tel_tracer_provider_destroy(f.p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_concurrent_producers_counts_exact),
+        cmocka_unit_test(test_full_queue_drops_and_counts),
+        cmocka_unit_test(test_failed_exports_are_counted),
+        cmocka_unit_test(test_flush_and_schedule_delay),
+        cmocka_unit_test(test_shutdown_bounded_when_exporter_hangs),
+        cmocka_unit_test(test_fork_child_has_working_pipeline),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

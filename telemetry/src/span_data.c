@@ -143,9 +143,11 @@ void tel_span_data_move(tel_span_data *dst, tel_span_data *src)
         dst->attrs[i] = src->attrs[i];
     if (src->arena_used) {
         memcpy(dst->arena, src->arena, src->arena_used);
-        for (uint16_t i = 0; i < src->n_attrs; i++)
+        for (uint16_t i = 0; i < src->n_attrs; i++) {
+            dst->attrs[i].key = rebase(dst, src, dst->attrs[i].key);
             if (dst->attrs[i].type == TEL_ATTR_STRING)
                 dst->attrs[i].v.s = rebase(dst, src, dst->attrs[i].v.s);
+        }
         dst->name = rebase(dst, src, dst->name);
         if (dst->status_msg)
             dst->status_msg = rebase(dst, src, dst->status_msg);
@@ -182,8 +184,8 @@ static bool clone_attrs(tel_span_data *dst, const tel_attr *in, uint32_t n, tel_
     if (!a)
         return false;
     for (uint32_t i = 0; i < n; i++) {
-        a[i].key = in[i].key;
-        if (!tel__attr_copy_value(dst, &a[i], &in[i], 0, false))
+        a[i].key = tel__span_copy_str(dst, in[i].key, strlen(in[i].key), false);
+        if (!a[i].key || !tel__attr_copy_value(dst, &a[i], &in[i], 0, false))
             return false;
     }
     *out = a;
@@ -201,6 +203,14 @@ bool tel__span_data_clone(tel_span_data *dst, const tel_span_data *src)
     dst->extra = NULL;
     /* Strings in src's extra block must not be shared: copy them. */
     for (uint16_t i = 0; i < dst->n_attrs; i++) {
+        if (src->extra && !in_arena(dst, dst->attrs[i].key)) {
+            /* The key may live in src's extra block (copied dynamic keys). */
+            const char *k = tel__span_copy_str(dst, src->attrs[i].key, strlen(src->attrs[i].key),
+                                               false);
+            if (!k)
+                goto fail;
+            dst->attrs[i].key = k;
+        }
         if (dst->attrs[i].type == TEL_ATTR_STRING && !in_arena(dst, dst->attrs[i].v.s) &&
             src->extra) {
             const char *c = tel__span_copy_str(dst, src->attrs[i].v.s, src->attrs[i].len, false);

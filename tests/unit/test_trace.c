@@ -375,6 +375,37 @@ static void test_multiple_processors_get_copies(void **state)
     test_tracing_cleanup(&tt);
 }
 
+static void test_dynamic_keys_are_copied(void **state)
+{
+    (void)state;
+    test_tracing tt;
+    test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 1, NULL);
+    tel_memory_exporter *m2 = tel_memory_exporter_create();
+    tel_tracer_provider_add_processor(tt.provider,
+                                      tel_simple_processor_create(tel_memory_exporter_base(m2), 0));
+    tel_span *s = tel_span_start(tt.tracer, "keys", TEL_SPAN_KIND_INTERNAL, NULL);
+    char key[64];
+    for (int i = 0; i < 40; i++) { /* the first fit the arena, later ones go to extra */
+        snprintf(key, sizeof key, "dynamic.key.number.%02d", i);
+        tel_attr a = TEL_ATTR_INT64(key, i);
+        tel_span_set_attr_copy_key(s, &a);
+    }
+    snprintf(key, sizeof key, "dynamic.key.number.%02d", 3);
+    tel_attr again = TEL_ATTR_INT64(key, 333); /* same text, other pointer: replaces */
+    tel_span_set_attr_copy_key(s, &again);
+    memset(key, 'X', sizeof key - 1);
+    tel_span_end(s);
+    tel_memory_exporter *ms[2] = {tt.mem, m2};
+    for (int m = 0; m < 2; m++) {
+        const tel_span_data *d = tel_memory_exporter_span(ms[m], 0);
+        assert_int_equal(tel_span_data_attr_count(d), 40);
+        assert_int_equal(test_attr(d, "dynamic.key.number.03")->v.i, 333);
+        assert_int_equal(test_attr(d, "dynamic.key.number.39")->v.i, 39);
+        assert_int_equal(test_attr(d, "dynamic.key.number.00")->v.i, 0);
+    }
+    test_tracing_cleanup(&tt);
+}
+
 static void test_limits_from_env(void **state)
 {
     (void)state;
@@ -413,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_tracer_identity_and_shutdown),
         cmocka_unit_test(test_current_span_and_pool_exhaustion),
         cmocka_unit_test(test_multiple_processors_get_copies),
+        cmocka_unit_test(test_dynamic_keys_are_copied),
         cmocka_unit_test(test_limits_from_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -119,10 +119,58 @@ static void test_sampled_span_allocates_nothing(void **state)
 #endif
 }
 
+static int thread_count(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "Threads:", 8) == 0)
+            n = atoi(line + 8);
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static void test_disabled_sdk_allocates_nothing_and_starts_no_thread(void **state)
+{
+    (void)state;
+    int threads = thread_count();
+    setenv("OTEL_SDK_DISABLED", "true", 1);
+#ifndef SKIP_ALLOC_COUNT
+    long before = atomic_load(&allocs);
+#endif
+    assert_int_equal(tel_init("disabled-test", "1"), TEL_EDISABLED);
+    assert_true(tel_sdk_disabled());
+    assert_null(tel_global_provider());
+    tel_tracer *t = tel_global_tracer("x", NULL);
+    tel_context ctx = TEL_CONTEXT_INIT;
+    for (int i = 0; i < 1000; i++) {
+        tel_span *s = tel_span_start(t, "noop", TEL_SPAN_KIND_SERVER, &ctx);
+        tel_span_set_str(s, "k", "v");
+        tel_span_set_int(s, "n", i);
+        tel_span_add_event(s, "e", NULL, 0);
+        tel_span_record_error(s, "t", "m");
+        tel_span_set_status(s, TEL_STATUS_ERROR, "x");
+        tel_context_set_span(&ctx, s);
+        assert_false(tel_span_is_recording(s));
+        tel_span_end(s);
+    }
+    assert_false(tel_span_context_is_valid(&ctx.sc));
+    tel_shutdown();
+#ifndef SKIP_ALLOC_COUNT
+    if (!(getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "vgpreload")))
+        assert_int_equal(atomic_load(&allocs) - before, 0);
+#endif
+    assert_int_equal(thread_count(), threads);
+    unsetenv("OTEL_SDK_DISABLED");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sampled_span_allocates_nothing),
+        cmocka_unit_test(test_disabled_sdk_allocates_nothing_and_starts_no_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,9 +7,11 @@
 #include "telemetry/clock.h"
 
 tel_clock_state tel__clock;
+#if defined(__x86_64__) && !TEL_TSAN
 static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t interval_tsc; /* current refresh interval, in ticks */
 static uint64_t ticks_per_second;
+#endif
 
 static uint64_t realtime_ns(void)
 {

@@ -96,7 +96,8 @@ void tel_propagator_destroy(tel_propagator *p);
  * the carrier: each configured format in order; a later trace format fills the span context only
  * if no earlier one did. tracecontext: a missing, invalid or duplicated (two header lines)
  * traceparent gives no span context and its tracestate is then ignored; several tracestate or
- * baggage lines are joined. b3/b3multi both read the single header first, then X-B3-*. jaeger
+ * baggage lines are joined (more than 64 tracestate lines: the tracestate is dropped; baggage
+ * lines past 64 are ignored). b3/b3multi both read the single header first, then X-B3-*. jaeger
  * also merges uberctx-* headers into the baggage (carriers with foreach only). ctx then owns the
  * new tracestate/baggage references. Always returns TEL_OK (an absent or invalid header leaves
  * that part empty). Thread safe (p is immutable). */

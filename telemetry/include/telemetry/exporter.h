@@ -1,0 +1,69 @@
+/* Span exporters: console, file (OTLP JSON lines) and OTLP (HTTP protobuf / HTTP JSON; the gRPC
+ * transport plugs in through tel_otlp_transport, see otlp.h), and selection from
+ * OTEL_TRACES_EXPORTER.
+ *
+ * Every exporter follows the tel_span_exporter contract (processor.h): export_spans is called by
+ * one thread at a time, shutdown may come from any thread and ends an in-flight export promptly.
+ * Log lines go to stderr, rate limited, and never contain header values or URL credentials. */
+#ifndef TELEMETRY_EXPORTER_H
+#define TELEMETRY_EXPORTER_H
+
+#include <stdio.h>
+
+#include "otlp.h"
+#include "processor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Console exporter: one human-readable block per span on `out` (borrowed; stdout when NULL),
+ * flushed after each export call. Thread safe. */
+tel_span_exporter *tel_console_exporter_create(FILE *out);
+
+/* File exporter: appends one OTLP/JSON ExportTraceServiceRequest per line (per export call) to
+ * `path`, which it opens in append mode (created 0644). Each line is written with a single
+ * write(2) on an O_APPEND descriptor, so lines of concurrent writers never interleave.
+ * Thread safe. NULL when the file cannot be opened (reported on stderr). */
+tel_span_exporter *tel_file_exporter_create(const char *path);
+
+/* OTLP exporter over the transport described by cfg (copied; tel_otlp_transport_create picks
+ * HTTP or the registered gRPC transport). export_spans encodes the batch (protobuf, or JSON for
+ * http/json) into a reused buffer and sends it with retries (exponential backoff with jitter,
+ * Retry-After honoured, never past the deadline). It returns TEL_OK, TEL_EREJECTED (permanent
+ * failure, e.g. HTTP 400), TEL_ERETRYABLE or TEL_EIO (retries ran out or the deadline left no
+ * room for another attempt), TEL_ETIMEDOUT (the last attempt got no answer in time),
+ * TEL_ESHUTDOWN or TEL_ENOMEM. NULL on failure. */
+tel_span_exporter *tel_otlp_span_exporter_create(const tel_otlp_config *cfg);
+/* Same over a caller-supplied transport, which the exporter owns from now on (it is destroyed
+ * with the exporter, also when this call fails). */
+tel_span_exporter *tel_otlp_span_exporter_create_with_transport(const tel_otlp_config *cfg,
+                                                                tel_otlp_transport *transport);
+
+/* Counters of an OTLP exporter (monotonic; read lock-free from any thread). */
+typedef struct tel_otlp_exporter_stats {
+    uint64_t exports;           /* export_spans calls */
+    uint64_t items_ok;          /* spans in accepted requests (partially rejected ones included) */
+    uint64_t items_failed;      /* spans in requests that failed for good */
+    uint64_t attempts;          /* transport sends */
+    uint64_t retries;           /* sends after the first of an export */
+    uint64_t partial_successes; /* accepted responses with a partial_success */
+    uint64_t rejected_items;    /* sum of partial_success rejected counts */
+    int64_t last_code;          /* HTTP/gRPC status of the last answer, 0 when none */
+} tel_otlp_exporter_stats;
+
+/* Reads the counters of an exporter made by tel_otlp_span_exporter_create*. Thread safe. */
+void tel_otlp_exporter_get_stats(tel_span_exporter *exporter, tel_otlp_exporter_stats *out);
+
+/* Which exporter OTEL_TRACES_EXPORTER names: "otlp" (default), "console", "file", "none".
+ * Unknown names warn on stderr and mean otlp; a list ("otlp,console") uses its first member
+ * and warns. Sets *simple to true when the exporter should sit behind a simple (synchronous)
+ * processor (console). Returns NULL for "none" or on failure (the failure is reported on
+ * stderr). The file path is OTEL_EXPORTER_FILE_TRACES_PATH, else OTEL_EXPORTER_FILE_PATH, else
+ * "traces.jsonl". */
+tel_span_exporter *tel_span_exporter_from_env(bool *simple);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,134 @@
+/* Internal helpers shared by the propagation modules (traceparent.c, tracestate.c, baggage.c,
+ * b3.c, jaeger.c, propagation.c). Not part of the public API. */
+#ifndef TELEMETRY_PROPAGATION_INTERNAL_H
+#define TELEMETRY_PROPAGATION_INTERNAL_H
+
+#include "telemetry/propagation.h"
+
+#include <string.h>
+
+/* Header lines of one name that extraction looks at (more are treated as malformed). */
+#define TEL__MAX_HEADER_LINES 64
+
+/* Hex digit table: '0'-'9' and 'a'-'f' map to their value, 'A'-'F' to their value | 0x40,
+ * everything else to 0x80. */
+extern const uint8_t tel__hexval[256];
+extern const char tel__hexdigits[16];
+
+static inline bool tel__is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Trims spaces and tabs from both ends of s[0..*len); returns the new start. */
+static inline const char *tel__trim_ows(const char *s, size_t *len)
+{
+    size_t n = *len;
+    while (n > 0 && tel__is_ows(s[0])) {
+        s++;
+        n--;
+    }
+    while (n > 0 && tel__is_ows(s[n - 1]))
+        n--;
+    *len = n;
+    return s;
+}
+
+/* Decodes 2n lowercase hex digits into n bytes. Returns false on any other character. */
+static inline bool tel__hex_decode_lc(const char *hex, size_t n, uint8_t *out)
+{
+    const unsigned char *h = (const unsigned char *)hex;
+    uint8_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t hi = tel__hexval[h[2 * i]], lo = tel__hexval[h[2 * i + 1]];
+        bad |= hi | lo;
+        out[i] = (uint8_t)((hi << 4) | (lo & 0x0f));
+    }
+    return (bad & 0xc0) == 0;
+}
+
+/* Writes n bytes as 2n lowercase hex digits (no NUL). */
+static inline void tel__hex_encode(const uint8_t *in, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = tel__hexdigits[in[i] >> 4];
+        out[2 * i + 1] = tel__hexdigits[in[i] & 0x0f];
+    }
+}
+
+/* Parses 1..2n hex digits (either case when any_case, else lowercase only) into n bytes,
+ * right-aligned (left-padded with zeros). Returns false on a bad digit or length. */
+bool tel__hex_decode_padded(const char *hex, size_t len, size_t n, uint8_t *out, bool any_case);
+
+static inline bool tel__id_nonzero(const uint8_t *id, size_t n)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= id[i];
+    return acc != 0;
+}
+
+static inline bool tel__sc_valid(const tel_span_context *sc)
+{
+    return tel__id_nonzero(sc->trace_id, TEL_TRACE_ID_SIZE) &&
+           tel__id_nonzero(sc->span_id, TEL_SPAN_ID_SIZE);
+}
+
+/* Reads up to `max` values of header `name` through the carrier (get_all, or get when the
+ * carrier has no get_all). Returns the total number present (may exceed max). */
+size_t tel__carrier_get_all(const tel_carrier *c, const char *name, const char **vals,
+                            size_t *lens, size_t max);
+
+/* ---- tracestate ---- */
+
+/* True when key[0..len) is a valid tracestate key / value. */
+bool tel__tracestate_key_valid(const char *key, size_t len);
+bool tel__tracestate_value_valid(const char *v, size_t len);
+
+/* ---- baggage ---- */
+
+/* One key/value/properties triple to merge into a baggage. Lengths in bytes; value is decoded
+ * (raw bytes), properties are in header form (already validated) or NULL. */
+typedef struct tel__bag_kv {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+    const char *props;
+    size_t props_len;
+} tel__bag_kv;
+
+/* Returns a new baggage holding base's entries (may be NULL) with kv[0..n) added in order
+ * (each replacing an existing entry with the same key), or NULL when the result is empty or
+ * allocation fails. Keys must be valid tokens. Entries of kv that would break the member or byte
+ * limits are dropped. *err (may be NULL): TEL_OK, TEL_ETOOBIG when something was dropped,
+ * TEL_ENOMEM. */
+tel_baggage *tel__baggage_merge(const tel_baggage *base, const tel__bag_kv *kv, size_t n,
+                                int *err);
+
+/* True when s[0..len) is an RFC 7230 token (non-empty). */
+bool tel__is_token(const char *s, size_t len);
+
+/* Percent-encodes v[0..len) as a baggage value (everything outside baggage-octet, and '%',
+ * becomes %XX) into out (cap bytes, no NUL). Returns the encoded length, or a value > cap when
+ * it does not fit (nothing meaningful written then). */
+size_t tel__baggage_encode_value(const char *v, size_t len, char *out, size_t cap);
+
+/* ---- per-format extract/inject (the composite calls these) ---- */
+
+/* Each extract fills what its format carries; sc is written only on success (TEL_OK). */
+int tel__tracecontext_extract(const tel_carrier *c, tel_span_context *sc, tel_tracestate **ts);
+int tel__tracecontext_inject(const tel_context *ctx, const tel_carrier *c);
+/* Replaces *bag with the merge of *bag and the carrier's baggage headers. */
+void tel__baggage_extract(const tel_carrier *c, tel_baggage **bag);
+int tel__baggage_inject(const tel_baggage *bag, const tel_carrier *c);
+/* B3: tries the single header first, then the multi headers. */
+int tel__b3_extract(const tel_carrier *c, tel_span_context *sc);
+int tel__b3_inject_single(const tel_span_context *sc, const tel_carrier *c);
+int tel__b3_inject_multi(const tel_span_context *sc, const tel_carrier *c);
+/* Jaeger: the span context from uber-trace-id (returns TEL_OK when found), and uberctx-*
+ * baggage merged into *bag (only when the carrier has foreach). */
+int tel__jaeger_extract(const tel_carrier *c, tel_span_context *sc, tel_baggage **bag);
+int tel__jaeger_inject(const tel_context *ctx, const tel_carrier *c);
+
+#endif

@@ -1,0 +1,313 @@
+#!/usr/bin/env node
+// OTLP/HTTP receiver for the interop and failure tests: an independent decoder of what the
+// bmcfleet exporters send, built on the OpenTelemetry project's generated protobuf code
+// (@opentelemetry/otlp-transformer, pinned in package.json).
+//
+// Usage: node otlp_receiver.js [--port N] [--out FILE] [--mode MODE] [--retry-after V]
+//                              [--fail-first N] [--lifetime SECONDS]
+//   --port N         listen on 127.0.0.1:N; 0 (default) picks a free port. The chosen port is
+//                    printed on stdout as "PORT <n>" once listening.
+//   --out FILE       append one JSON line per request: {"meta":{...},"request":{...}} where
+//                    request is the decoded Export<Signal>ServiceRequest (toObject with longs as
+//                    strings, enums as numbers, defaults false; bytes as lowercase hex; doubles
+//                    that JSON cannot carry as "NaN", "Infinity", "-Infinity", "-0").
+//   --mode MODE      how to answer: ok (default) | 503 | 429 | 400 | hang | partial
+//   --retry-after V  Retry-After header value for 503/429 (seconds or an HTTP date)
+//   --fail-first N   answer the first N requests with MODE, then ok
+//   --lifetime S     exit by itself after S seconds (default 300): never outlives a test
+// Environment: OTLP_RECEIVER_MODE, OTLP_RECEIVER_RETRY_AFTER, OTLP_RECEIVER_FAIL_FIRST give the
+// same settings (options win).
+//
+// Accepts POST /v1/traces, /v1/metrics and /v1/logs with application/x-protobuf or
+// application/json bodies, optionally Content-Encoding: gzip. JSON bodies are checked strictly
+// against the OTLP/JSON rules (known lowerCamelCase keys only, lowercase hex ids, 64-bit integers
+// as decimal strings, enums as integers) and then decoded through the same generated code;
+// violations are reported in meta.jsonErrors. Span.flags and Span.Link.flags (fields 16 and 6,
+// newer than the 0.52.1 proto) are read from the wire with protobufjs' own Reader and added to
+// the decoded spans and links as "flags".
+'use strict';
+
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const zlib = require('zlib');
+
+const transformerDir = path.dirname(
+  require.resolve('@opentelemetry/otlp-transformer/package.json'));
+const root = require(path.join(transformerDir, 'build/src/generated/root.js'));
+const protobuf = require(require.resolve('protobufjs/minimal', { paths: [transformerDir] }));
+
+const P = root.opentelemetry.proto;
+const services = {
+  '/v1/traces': {
+    req: P.collector.trace.v1.ExportTraceServiceRequest,
+    resp: P.collector.trace.v1.ExportTraceServiceResponse,
+    partial: { rejectedSpans: 1, errorMessage: 'receiver was told to reject one span' },
+  },
+  '/v1/metrics': {
+    req: P.collector.metrics.v1.ExportMetricsServiceRequest,
+    resp: P.collector.metrics.v1.ExportMetricsServiceResponse,
+    partial: { rejectedDataPoints: 1, errorMessage: 'receiver was told to reject one point' },
+  },
+  '/v1/logs': {
+    req: P.collector.logs.v1.ExportLogsServiceRequest,
+    resp: P.collector.logs.v1.ExportLogsServiceResponse,
+    partial: { rejectedLogRecords: 1, errorMessage: 'receiver was told to reject one record' },
+  },
+};
+
+// ---- options ----
+function parseArgs(argv) {
+  const o = {
+    port: 0,
+    out: null,
+    mode: process.env.OTLP_RECEIVER_MODE || 'ok',
+    retryAfter: process.env.OTLP_RECEIVER_RETRY_AFTER || null,
+    failFirst: process.env.OTLP_RECEIVER_FAIL_FIRST ? Number(process.env.OTLP_RECEIVER_FAIL_FIRST) : Infinity,
+    lifetime: 300,
+  };
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i], v = argv[i + 1];
+    if (a === '--port') { o.port = Number(v); i++; }
+    else if (a === '--out') { o.out = v; i++; }
+    else if (a === '--mode') { o.mode = v; i++; }
+    else if (a === '--retry-after') { o.retryAfter = v; i++; }
+    else if (a === '--fail-first') { o.failFirst = Number(v); i++; }
+    else if (a === '--lifetime') { o.lifetime = Number(v); i++; }
+    else { console.error(`unknown option ${a}`); process.exit(2); }
+  }
+  if (!['ok', '503', '429', '400', 'hang', 'partial'].includes(o.mode)) {
+    console.error(`unknown mode ${o.mode}`);
+    process.exit(2);
+  }
+  return o;
+}
+const opt = parseArgs(process.argv);
+
+// ---- decoded object -> JSON-friendly ----
+function plain(v) {
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? 'NaN' : (v > 0 ? 'Infinity' : '-Infinity');
+  if (Object.is(v, -0)) return '-0'; // JSON.stringify would print 0
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === 'object') {
+    const o = {};
+    for (const k of Object.keys(v)) o[k] = plain(v[k]);
+    return o;
+  }
+  return v;
+}
+const toObjectOptions = { longs: String, enums: Number, defaults: false };
+
+// ---- Span.flags / Link.flags straight from the wire (trace requests only) ----
+function readFields(buf, onField) {
+  const r = protobuf.Reader.create(buf);
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    const field = tag >>> 3, wt = tag & 7;
+    if (wt === 2) {
+      const bytes = r.bytes();
+      onField(field, wt, bytes);
+    } else if (wt === 5) {
+      onField(field, wt, r.fixed32());
+    } else {
+      r.skipType(wt);
+    }
+  }
+}
+function rawTraceFlags(body) {
+  // [[ [ {flags, links:[flags...]} per span ] per scopeSpans ] per resourceSpans]
+  const out = [];
+  readFields(body, (f, wt, rs) => {
+    if (f !== 1 || wt !== 2) return;
+    const scopes = [];
+    readFields(rs, (f2, wt2, ss) => {
+      if (f2 !== 2 || wt2 !== 2) return;
+      const spans = [];
+      readFields(ss, (f3, wt3, sp) => {
+        if (f3 !== 2 || wt3 !== 2) return;
+        const s = { flags: undefined, links: [] };
+        readFields(sp, (f4, wt4, v) => {
+          if (f4 === 16 && wt4 === 5) s.flags = v;
+          if (f4 === 13 && wt4 === 2) {
+            let lf;
+            readFields(v, (f5, wt5, lv) => { if (f5 === 6 && wt5 === 5) lf = lv; });
+            s.links.push(lf);
+          }
+        });
+        spans.push(s);
+      });
+      scopes.push(spans);
+    });
+    out.push(scopes);
+  });
+  return out;
+}
+function attachFlags(obj, raw) {
+  (obj.resourceSpans || []).forEach((rs, i) => (rs.scopeSpans || []).forEach((ss, j) =>
+    (ss.spans || []).forEach((sp, k) => {
+      const r = raw[i] && raw[i][j] && raw[i][j][k];
+      if (!r) return;
+      if (r.flags !== undefined) sp.flags = r.flags;
+      (sp.links || []).forEach((l, m) => { if (r.links[m] !== undefined) l.flags = r.links[m]; });
+    })));
+}
+
+// ---- strict OTLP/JSON check (traces; metrics and logs are only decoded) ----
+const T = P.trace.v1, C = P.common.v1, R = P.resource.v1;
+function fieldsOf(Type, extra) {
+  const names = Object.keys(Type.prototype).filter((k) => typeof Type.prototype[k] !== 'function');
+  return new Set(names.concat(extra || []));
+}
+const schema = {
+  ExportTraceServiceRequest: { keys: fieldsOf(P.collector.trace.v1.ExportTraceServiceRequest), msg: { resourceSpans: 'ResourceSpans' }, rep: ['resourceSpans'] },
+  ResourceSpans: { keys: fieldsOf(T.ResourceSpans), msg: { resource: 'Resource', scopeSpans: 'ScopeSpans' }, rep: ['scopeSpans'], str: ['schemaUrl'] },
+  Resource: { keys: fieldsOf(R.Resource), msg: { attributes: 'KeyValue' }, rep: ['attributes'], u32: ['droppedAttributesCount'] },
+  ScopeSpans: { keys: fieldsOf(T.ScopeSpans), msg: { scope: 'InstrumentationScope', spans: 'Span' }, rep: ['spans'], str: ['schemaUrl'] },
+  InstrumentationScope: { keys: fieldsOf(C.InstrumentationScope), msg: { attributes: 'KeyValue' }, rep: ['attributes'], str: ['name', 'version'], u32: ['droppedAttributesCount'] },
+  Span: {
+    keys: fieldsOf(T.Span, ['flags']),
+    msg: { attributes: 'KeyValue', events: 'Event', links: 'Link', status: 'Status' },
+    rep: ['attributes', 'events', 'links'],
+    id16: ['traceId'], id8: ['spanId', 'parentSpanId'], str: ['traceState', 'name'],
+    i64: ['startTimeUnixNano', 'endTimeUnixNano'], enm: ['kind'],
+    u32: ['droppedAttributesCount', 'droppedEventsCount', 'droppedLinksCount', 'flags'],
+  },
+  Event: { keys: fieldsOf(T.Span.Event), msg: { attributes: 'KeyValue' }, rep: ['attributes'], str: ['name'], i64: ['timeUnixNano'], u32: ['droppedAttributesCount'] },
+  Link: { keys: fieldsOf(T.Span.Link, ['flags']), msg: { attributes: 'KeyValue' }, rep: ['attributes'], id16: ['traceId'], id8: ['spanId'], str: ['traceState'], u32: ['droppedAttributesCount', 'flags'] },
+  Status: { keys: fieldsOf(T.Status), str: ['message'], enm: ['code'] },
+  KeyValue: { keys: fieldsOf(C.KeyValue), msg: { value: 'AnyValue' }, str: ['key'] },
+  AnyValue: { keys: fieldsOf(C.AnyValue), msg: { arrayValue: 'ArrayValue', kvlistValue: 'KeyValueList' }, str: ['stringValue', 'bytesValue'], i64: ['intValue'], bool: ['boolValue'], dbl: ['doubleValue'], oneof: true },
+  ArrayValue: { keys: fieldsOf(C.ArrayValue), msg: { values: 'AnyValue' }, rep: ['values'] },
+  KeyValueList: { keys: fieldsOf(C.KeyValueList), msg: { values: 'KeyValue' }, rep: ['values'] },
+};
+function checkJson(v, type, where, errs) {
+  const s = schema[type];
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) { errs.push(`${where}: ${type} must be an object`); return; }
+  const keys = Object.keys(v);
+  if (s.oneof && keys.length > 1) errs.push(`${where}: AnyValue with ${keys.length} values`);
+  for (const k of keys) {
+    const x = v[k], at = `${where}.${k}`;
+    if (!s.keys.has(k)) { errs.push(`${at}: unknown key for ${type}`); continue; }
+    const has = (list) => (s[list] || []).includes(k);
+    if (s.msg && s.msg[k]) {
+      if (has('rep')) {
+        if (!Array.isArray(x)) { errs.push(`${at}: must be an array`); continue; }
+        x.forEach((e, i) => checkJson(e, s.msg[k], `${at}[${i}]`, errs));
+      } else checkJson(x, s.msg[k], at, errs);
+    } else if (has('id16') || has('id8')) {
+      const n = has('id16') ? 32 : 16;
+      if (typeof x !== 'string' || !new RegExp(`^[0-9a-f]{${n}}$`).test(x)) errs.push(`${at}: not ${n} lowercase hex digits: ${JSON.stringify(x)}`);
+    } else if (has('i64')) {
+      if (typeof x !== 'string' || !/^-?[0-9]+$/.test(x)) errs.push(`${at}: 64-bit integer must be a decimal string: ${JSON.stringify(x)}`);
+    } else if (has('enm') || has('u32')) {
+      if (!Number.isInteger(x) || x < 0) errs.push(`${at}: must be a non-negative integer: ${JSON.stringify(x)}`);
+    } else if (has('str')) {
+      if (typeof x !== 'string') errs.push(`${at}: must be a string`);
+    } else if (has('bool')) {
+      if (typeof x !== 'boolean') errs.push(`${at}: must be a boolean`);
+    } else if (has('dbl')) {
+      if (typeof x !== 'number' && !['NaN', 'Infinity', '-Infinity'].includes(x)) errs.push(`${at}: must be a number`);
+    } else {
+      errs.push(`${at}: unchecked field`);
+    }
+  }
+}
+// hex ids -> bytes so that fromObject (which expects base64 strings or bytes) reads them right
+function hexIdsToBytes(v) {
+  if (Array.isArray(v)) { v.forEach(hexIdsToBytes); return; }
+  if (!v || typeof v !== 'object') return;
+  for (const k of Object.keys(v)) {
+    if (['traceId', 'spanId', 'parentSpanId'].includes(k) && typeof v[k] === 'string') v[k] = Buffer.from(v[k], 'hex');
+    else hexIdsToBytes(v[k]);
+  }
+}
+function rawJsonFlags(obj) {
+  return (obj.resourceSpans || []).map((rs) => (rs.scopeSpans || []).map((ss) => (ss.spans || []).map((sp) => ({
+    flags: sp.flags, links: (sp.links || []).map((l) => l.flags),
+  }))));
+}
+
+// ---- server ----
+let requests = 0;
+const out = opt.out ? fs.openSync(opt.out, 'a') : null;
+function record(line) {
+  if (out !== null) fs.writeSync(out, JSON.stringify(line) + '\n');
+}
+
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const svc = services[req.url];
+    if (req.method !== 'POST' || !svc) { res.writeHead(404).end(); return; }
+    const n = ++requests;
+    const ctype = (req.headers['content-type'] || '').split(';')[0].trim();
+    const encoding = req.headers['content-encoding'] || 'identity';
+    const meta = { n, path: req.url, contentType: ctype, contentEncoding: encoding, userAgent: req.headers['user-agent'] || null, receivedAt: Date.now() };
+    const mode = n <= opt.failFirst ? opt.mode : 'ok';
+    meta.mode = mode;
+    let body = Buffer.concat(chunks);
+    meta.bytes = body.length;
+    let decoded = null;
+    try {
+      if (encoding === 'gzip') body = zlib.gunzipSync(body);
+      else if (encoding !== 'identity') throw new Error(`unsupported content-encoding ${encoding}`);
+      if (ctype === 'application/x-protobuf') {
+        const msg = svc.req.decode(body);
+        decoded = plain(svc.req.toObject(msg, toObjectOptions));
+        if (req.url === '/v1/traces') attachFlags(decoded, rawTraceFlags(body));
+      } else if (ctype === 'application/json') {
+        const obj = JSON.parse(body.toString('utf8'));
+        if (req.url === '/v1/traces') {
+          const errs = [];
+          checkJson(obj, 'ExportTraceServiceRequest', '$', errs);
+          meta.jsonErrors = errs;
+        }
+        const flags = req.url === '/v1/traces' ? rawJsonFlags(obj) : null;
+        hexIdsToBytes(obj);
+        decoded = plain(svc.req.toObject(svc.req.fromObject(obj), toObjectOptions));
+        if (flags) attachFlags(decoded, flags);
+      } else {
+        throw new Error(`unsupported content-type ${ctype}`);
+      }
+    } catch (e) {
+      meta.decodeError = String(e && e.message ? e.message : e);
+    }
+    record({ meta, request: decoded });
+    if (meta.decodeError) {
+      res.writeHead(400, { 'Content-Type': 'application/json' }).end(JSON.stringify({ code: 3, message: meta.decodeError }));
+      return;
+    }
+    const json = ctype === 'application/json';
+    // Success bodies are Export<Signal>ServiceResponse; failure bodies a google.rpc.Status.
+    const reply = (status, headers, obj, Type) => {
+      let payload;
+      if (json) payload = Buffer.from(JSON.stringify(obj));
+      else if (Type) payload = Buffer.from(Type.encode(Type.fromObject(obj)).finish());
+      else payload = Buffer.from(protobuf.Writer.create().uint32(8).int32(obj.code).uint32(18).string(obj.message).finish());
+      res.writeHead(status, Object.assign({ 'Content-Type': json ? 'application/json' : 'application/x-protobuf', 'Content-Length': payload.length }, headers));
+      res.end(payload);
+    };
+    switch (mode) {
+      case 'hang': return; // never answered: the client has to give up
+      case '503':
+      case '429':
+        return reply(Number(mode), opt.retryAfter ? { 'Retry-After': opt.retryAfter } : {}, { code: 14, message: 'unavailable (test receiver)' }, null);
+      case '400':
+        return reply(400, {}, { code: 3, message: 'rejected by the test receiver' }, null);
+      case 'partial':
+        return reply(200, {}, { partialSuccess: svc.partial }, svc.resp);
+      default:
+        return reply(200, {}, {}, svc.resp);
+    }
+  });
+});
+server.keepAliveTimeout = 60000;
+server.listen(opt.port, '127.0.0.1', () => {
+  process.stdout.write(`PORT ${server.address().port}\n`);
+});
+const stop = () => { server.close(); if (out !== null) fs.closeSync(out); process.exit(0); };
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+setTimeout(stop, opt.lifetime * 1000).unref();

@@ -1,0 +1,206 @@
+/* File exporter (OTLP JSON lines) and exporter selection from OTEL_TRACES_EXPORTER.
+ * ctest-labels: concurrency */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "otlp_internal.h"
+#include "otlp_test_util.h"
+
+static char dir[64];
+
+static int mkdir_tmp(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/otlp_file_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return 0;
+}
+
+static int rm_tmp(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Reads the file; checks that every line is one JSON request; returns the line count and the
+ * total number of spans in *spans. */
+static int check_lines(const char *path, int *spans)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int lines = 0;
+    *spans = 0;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        assert_int_equal(line[n - 1], '\n');
+        json_error_t err;
+        json_t *j = json_loadb(line, (size_t)n - 1, 0, &err);
+        if (!j) fail_msg("line %d is not JSON: %s", lines + 1, err.text);
+        json_t *rs = json_object_get(j, "resourceSpans");
+        assert_int_equal(json_array_size(rs), 1);
+        json_t *sss = json_object_get(json_array_get(rs, 0), "scopeSpans");
+        for (size_t i = 0; i < json_array_size(sss); i++)
+            *spans += (int)json_array_size(json_object_get(json_array_get(sss, i), "spans"));
+        json_decref(j);
+        lines++;
+    }
+    free(line);
+    fclose(f);
+    return lines;
+}
+
+static void test_lines(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/traces.jsonl", dir);
+    tel_span_exporter *e = tel_file_exporter_create(path);
+    assert_non_null(e);
+    tel_attr attrs[] = {TEL_ATTR_STR("k", "line\nbreak")};
+    tel_span_data d[3];
+    const tel_span_data *spans[3];
+    for (int i = 0; i < 3; i++) {
+        make_span(&d[i], NULL, "s", attrs, 1, (uint8_t)i);
+        spans[i] = &d[i];
+    }
+    tel_attr r = TEL_ATTR_STR("service.name", "t");
+    tel_resource res = {&r, 1, NULL};
+    assert_int_equal(e->export_spans(e, &res, spans, 3, 0), TEL_OK);
+    assert_int_equal(e->export_spans(e, &res, spans, 1, 0), TEL_OK);
+    assert_int_equal(e->export_spans(e, &res, spans, 0, 0), TEL_OK);
+    /* visible without flush or close */
+    int n_spans;
+    assert_int_equal(check_lines(path, &n_spans), 2);
+    assert_int_equal(n_spans, 4);
+    assert_int_equal(e->force_flush(e, 1000), TEL_OK);
+    assert_int_equal(e->shutdown(e), TEL_OK);
+    assert_int_equal(e->export_spans(e, &res, spans, 1, 0), TEL_ESHUTDOWN);
+    e->destroy(e);
+    /* a second exporter appends */
+    e = tel_file_exporter_create(path);
+    assert_int_equal(e->export_spans(e, &res, spans, 2, 0), TEL_OK);
+    e->shutdown(e);
+    e->destroy(e);
+    assert_int_equal(check_lines(path, &n_spans), 3);
+    assert_int_equal(n_spans, 6);
+    assert_int_equal(access(path, R_OK), 0);
+    /* cannot open */
+    fflush(stderr);
+    assert_null(tel_file_exporter_create("/nonexistent-dir/x.jsonl"));
+    assert_null(tel_file_exporter_create(NULL));
+}
+
+typedef struct writer {
+    tel_span_exporter *e;
+    int batches;
+} writer;
+
+static void *write_many(void *arg)
+{
+    writer *w = arg;
+    static tel_attr attrs[] = {TEL_ATTR_STR("payload", "0123456789012345678901234567890123456789")};
+    tel_span_data d[20];
+    const tel_span_data *spans[20];
+    for (int i = 0; i < 20; i++) {
+        make_span(&d[i], NULL, "concurrent", attrs, 1, (uint8_t)i);
+        spans[i] = &d[i];
+    }
+    for (int b = 0; b < w->batches; b++)
+        if (w->e->export_spans(w->e, NULL, spans, 20, 0) != TEL_OK) return (void *)1;
+    return NULL;
+}
+
+static void test_concurrent_writers(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/concurrent.jsonl", dir);
+    /* two exporters on the same file (as two processes would), two threads each */
+    tel_span_exporter *e1 = tel_file_exporter_create(path);
+    tel_span_exporter *e2 = tel_file_exporter_create(path);
+    writer w[4] = {{e1, 50}, {e1, 50}, {e2, 50}, {e2, 50}};
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, write_many, &w[i]);
+    for (int i = 0; i < 4; i++) {
+        void *rv;
+        pthread_join(th[i], &rv);
+        assert_null(rv);
+    }
+    int n_spans;
+    assert_int_equal(check_lines(path, &n_spans), 200);
+    assert_int_equal(n_spans, 200 * 20);
+    e1->shutdown(e1);
+    e2->shutdown(e2);
+    e1->destroy(e1);
+    e2->destroy(e2);
+}
+
+static void test_from_env(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/env.jsonl", dir);
+    bool simple = true;
+    setenv("OTEL_TRACES_EXPORTER", "file", 1);
+    setenv("OTEL_EXPORTER_FILE_PATH", "/nonexistent-dir/generic.jsonl", 1);
+    setenv("OTEL_EXPORTER_FILE_TRACES_PATH", path, 1);
+    tel_span_exporter *e = tel_span_exporter_from_env(&simple);
+    assert_non_null(e);
+    assert_false(simple);
+    e->shutdown(e);
+    e->destroy(e);
+    assert_int_equal(access(path, F_OK), 0);
+
+    setenv("OTEL_TRACES_EXPORTER", " Console , otlp", 1);
+    e = tel_span_exporter_from_env(&simple);
+    assert_non_null(e);
+    assert_true(simple);
+    e->shutdown(e);
+    e->destroy(e);
+
+    setenv("OTEL_TRACES_EXPORTER", "none", 1);
+    assert_null(tel_span_exporter_from_env(&simple));
+    assert_false(simple);
+
+    /* otlp (default and unknown names): an OTLP exporter, not connected until it exports */
+    unsetenv("OTEL_TRACES_EXPORTER");
+    e = tel_span_exporter_from_env(&simple);
+    assert_non_null(e);
+    assert_false(simple);
+    tel_otlp_exporter_stats st;
+    tel_otlp_exporter_get_stats(e, &st);
+    assert_int_equal(st.exports, 0);
+    e->shutdown(e);
+    e->destroy(e);
+    setenv("OTEL_TRACES_EXPORTER", "zipkin", 1);
+    e = tel_span_exporter_from_env(&simple);
+    assert_non_null(e);
+    e->shutdown(e);
+    e->destroy(e);
+    unsetenv("OTEL_TRACES_EXPORTER");
+    unsetenv("OTEL_EXPORTER_FILE_PATH");
+    unsetenv("OTEL_EXPORTER_FILE_TRACES_PATH");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lines),
+        cmocka_unit_test(test_concurrent_writers),
+        cmocka_unit_test(test_from_env),
+    };
+    return cmocka_run_group_tests(tests, mkdir_tmp, rm_tmp);
+}

@@ -39,6 +39,8 @@ static bool kernel_uses_tsc(void)
 static void sample(uint64_t *ns, uint64_t *tsc)
 {
     uint64_t best = UINT64_MAX;
+    *ns = 0;
+    *tsc = 0;
     for (int i = 0; i < 3; i++) {
         uint64_t t0 = __builtin_ia32_rdtsc();
         uint64_t n = realtime_ns();
@@ -62,7 +64,7 @@ static void publish(const tel_clock_anchor *a)
 /* Called with clock_lock held. */
 static void init_tsc(void)
 {
-    uint64_t ns0, tsc0, ns1, tsc1;
+    uint64_t ns0 = 0, tsc0 = 0, ns1 = 0, tsc1 = 0;
     sample(&ns0, &tsc0);
     do { /* ~200 µs of calibration on first use only */
         sample(&ns1, &tsc1);
@@ -78,7 +80,7 @@ static void init_tsc(void)
 /* Re-anchors: the rate is measured over the interval since the previous anchor. */
 static void refresh(void)
 {
-    uint64_t ns, tsc;
+    uint64_t ns = 0, tsc = 0;
     sample(&ns, &tsc);
     tel_clock_anchor a = tel__clock.a;
     if (tsc > a.tsc && ns > a.ns) {

@@ -350,6 +350,18 @@ void tel_bsp_get_stats(tel_span_processor *self, tel_bsp_stats *out)
     out->export_failed = atomic_load(&b->export_failed);
 }
 
+/* The lock and the two condition variables (waits use CLOCK_MONOTONIC deadlines). */
+static void init_sync(bsp *b)
+{
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->wake, &ca);
+    pthread_cond_init(&b->done, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
 /* fork(): the parent's export thread does not exist in the child. Hold every processor's lock
  * across fork so the state is consistent, then give the child an empty queue and a new thread. */
 static void atfork_prepare(void)
@@ -369,13 +381,7 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
     for (bsp *b = registry; b; b = b->next_all) {
-        pthread_mutex_init(&b->lock, NULL);
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&b->wake, &ca);
-        pthread_cond_init(&b->done, &ca);
-        pthread_condattr_destroy(&ca);
+        init_sync(b);
         /* Empty queue: every cell free again, counters from zero. Records half-moved by threads
          * that do not exist here are abandoned (their extra blocks leak in the child only). */
         for (size_t i = 0; i <= b->mask; i++) {
@@ -443,13 +449,7 @@ tel_span_processor *tel_bsp_create(tel_span_exporter *exporter, const tel_bsp_co
     b->base.force_flush = bsp_force_flush;
     b->base.shutdown = bsp_shutdown;
     b->base.destroy = bsp_destroy;
-    pthread_mutex_init(&b->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&b->wake, &ca);
-    pthread_cond_init(&b->done, &ca);
-    pthread_condattr_destroy(&ca);
+    init_sync(b);
     pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&registry_lock);
     b->next_all = registry;

@@ -151,28 +151,7 @@ static json_t *anyvalue(const tel_attr *a, bool *ok)
         json_t *values = json_array();
         uint32_t n = a->v.arr ? a->len : 0;
         for (uint32_t i = 0; i < n; i++) {
-            tel_attr el = {.key = NULL};
-            switch (a->type) {
-            case TEL_ATTR_STRING_ARRAY: {
-                const char *s = ((const char *const *)a->v.arr)[i];
-                el.type = TEL_ATTR_STRING;
-                el.v.s = s ? s : "";
-                el.len = (uint32_t)strlen(el.v.s);
-                break;
-            }
-            case TEL_ATTR_BOOL_ARRAY:
-                el.type = TEL_ATTR_BOOL;
-                el.v.b = ((const bool *)a->v.arr)[i];
-                break;
-            case TEL_ATTR_INT_ARRAY:
-                el.type = TEL_ATTR_INT;
-                el.v.i = ((const int64_t *)a->v.arr)[i];
-                break;
-            default:
-                el.type = TEL_ATTR_DOUBLE;
-                el.v.d = ((const double *)a->v.arr)[i];
-                break;
-            }
+            tel_attr el = tel_attr_array_element(a, i);
             push(values, anyvalue(&el, ok), ok);
         }
         if (n)

@@ -304,28 +304,7 @@ static inline uint8_t *put_anyvalue_scalar(uint8_t *p, const tel_attr *a)
 /* ArrayValue element (field 1 of ArrayValue) for element i of an array attribute. */
 static int put_array_element(pbw *w, const tel_attr *a, uint32_t i)
 {
-    tel_attr el = {.key = NULL};
-    switch (a->type) {
-    case TEL_ATTR_STRING_ARRAY: {
-        const char *s = ((const char *const *)a->v.arr)[i];
-        el.type = TEL_ATTR_STRING;
-        el.v.s = s ? s : "";
-        el.len = (uint32_t)strlen(el.v.s);
-        break;
-    }
-    case TEL_ATTR_BOOL_ARRAY:
-        el.type = TEL_ATTR_BOOL;
-        el.v.b = ((const bool *)a->v.arr)[i];
-        break;
-    case TEL_ATTR_INT_ARRAY:
-        el.type = TEL_ATTR_INT;
-        el.v.i = ((const int64_t *)a->v.arr)[i];
-        break;
-    default:
-        el.type = TEL_ATTR_DOUBLE;
-        el.v.d = ((const double *)a->v.arr)[i];
-        break;
-    }
+    tel_attr el = tel_attr_array_element(a, i);
     size_t av = anyvalue_scalar_size(&el);
     ENSURE(w, 1 + 10 + av);
     uint8_t *p = w->p;

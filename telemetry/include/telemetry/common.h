@@ -75,6 +75,35 @@ typedef struct tel_attr {
 #define TEL_ATTR_DBL(k, x) ((tel_attr){.key = (k), .type = TEL_ATTR_DOUBLE, .v.d = (double)(x)})
 #define TEL_ATTR_BOOLEAN(k, x) ((tel_attr){.key = (k), .type = TEL_ATTR_BOOL, .v.b = (bool)(x)})
 
+/* Element i of an array attribute as a scalar attribute (key NULL). A NULL string element reads
+ * as "". The caller guarantees a->type is an array type and i < a->len. */
+static inline tel_attr tel_attr_array_element(const tel_attr *a, uint32_t i)
+{
+    tel_attr el = {.key = NULL};
+    switch (a->type) {
+    case TEL_ATTR_STRING_ARRAY: {
+        const char *s = ((const char *const *)a->v.arr)[i];
+        el.type = TEL_ATTR_STRING;
+        el.v.s = s ? s : "";
+        el.len = (uint32_t)__builtin_strlen(el.v.s);
+        break;
+    }
+    case TEL_ATTR_BOOL_ARRAY:
+        el.type = TEL_ATTR_BOOL;
+        el.v.b = ((const bool *)a->v.arr)[i];
+        break;
+    case TEL_ATTR_INT_ARRAY:
+        el.type = TEL_ATTR_INT;
+        el.v.i = ((const int64_t *)a->v.arr)[i];
+        break;
+    default:
+        el.type = TEL_ATTR_DOUBLE;
+        el.v.d = ((const double *)a->v.arr)[i];
+        break;
+    }
+    return el;
+}
+
 /* Wall clock in nanoseconds since the Unix epoch (CLOCK_REALTIME). Thread safe. */
 static inline uint64_t tel_now_ns(void)
 {

@@ -135,7 +135,9 @@ static inline const char *rebase(const tel_span_data *dst, const tel_span_data *
     return in_arena(src, p) ? dst->arena + (p - src->arena) : p;
 }
 
-void tel_span_data_move(tel_span_data *dst, tel_span_data *src)
+/* Copies the used inline part of src into dst and re-points arena strings at dst's arena.
+ * extra and ts are copied as pointers (the callers decide who owns them). */
+static void copy_inline(tel_span_data *dst, const tel_span_data *src)
 {
     memcpy(dst, src, offsetof(tel_span_data, attrs));
     /* A loop beats a variable-length memcpy call for the few attributes a span has. */
@@ -152,6 +154,11 @@ void tel_span_data_move(tel_span_data *dst, tel_span_data *src)
         if (dst->status_msg)
             dst->status_msg = rebase(dst, src, dst->status_msg);
     }
+}
+
+void tel_span_data_move(tel_span_data *dst, tel_span_data *src)
+{
+    copy_inline(dst, src);
     src->extra = NULL;
     src->ts = NULL;
 }
@@ -194,11 +201,7 @@ static bool clone_attrs(tel_span_data *dst, const tel_attr *in, uint32_t n, tel_
 
 bool tel__span_data_clone(tel_span_data *dst, const tel_span_data *src)
 {
-    tel_span_data tmp;
-    memcpy(&tmp, src, sizeof tmp);
-    tmp.extra = NULL;
-    tmp.ts = NULL;
-    tel_span_data_move(dst, &tmp);
+    copy_inline(dst, src);
     dst->ts = tel_tracestate_ref(src->ts);
     dst->extra = NULL;
     /* Strings in src's extra block must not be shared: copy them. */

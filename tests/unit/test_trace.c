@@ -406,6 +406,40 @@ static void test_dynamic_keys_are_copied(void **state)
     test_tracing_cleanup(&tt);
 }
 
+static void test_copies_survive_later_spans(void **state)
+{
+    (void)state;
+    /* Regression: a clone (second processor) must not point into the live span's slot, which
+     * the next span reuses. */
+    test_tracing tt;
+    test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 1, NULL);
+    tel_memory_exporter *m2 = tel_memory_exporter_create();
+    tel_tracer_provider_add_processor(tt.provider,
+                                      tel_simple_processor_create(tel_memory_exporter_base(m2), 0));
+    char name[32];
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "span-%d", i);
+        tel_span_start_opts o = {.name = name, .copy_name = true};
+        tel_span *s = tel_span_start_ex(tt.tracer, &o);
+        snprintf(name, sizeof name, "value-%d", i);
+        tel_span_set_str(s, "k", name);
+        tel_span_set_status(s, TEL_STATUS_ERROR, name);
+        tel_span_end(s);
+    }
+    tel_memory_exporter *ms[2] = {tt.mem, m2};
+    for (int m = 0; m < 2; m++) {
+        for (int i = 0; i < 3; i++) {
+            const tel_span_data *d = tel_memory_exporter_span(ms[m], (size_t)i);
+            snprintf(name, sizeof name, "span-%d", i);
+            assert_string_equal(d->name, name);
+            snprintf(name, sizeof name, "value-%d", i);
+            assert_string_equal(test_attr(d, "k")->v.s, name);
+            assert_string_equal(d->status_msg, name);
+        }
+    }
+    test_tracing_cleanup(&tt);
+}
+
 static void test_limits_from_env(void **state)
 {
     (void)state;
@@ -445,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_current_span_and_pool_exhaustion),
         cmocka_unit_test(test_multiple_processors_get_copies),
         cmocka_unit_test(test_dynamic_keys_are_copied),
+        cmocka_unit_test(test_copies_survive_later_spans),
         cmocka_unit_test(test_limits_from_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,4 @@
-/* Console exporter: a human-readable block per span, for development. */
+/* Console exporter: human-readable blocks per span, metric and log record, for development. */
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -9,11 +9,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "log_internal.h"
 #include "otlp_internal.h"
 #include "telemetry/tracestate.h"
 
 typedef struct console_exporter {
-    tel_span_exporter base;
+    tel__exporter base;
     FILE *out;
     pthread_mutex_t mu;
     tel_buf buf;
@@ -130,12 +131,21 @@ static void put_attrs_inline(tel_buf *b, const tel_attr *attrs, uint32_t n)
 
 static void put_time(tel_buf *b, uint64_t ns)
 {
-    time_t s = (time_t)(ns / 1000000000u);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    char t[32];
-    strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm);
-    put(b, "%s.%09" PRIu64 "Z", t, ns % 1000000000u);
+    char t[30];
+    tel__log_rfc3339(ns, t);
+    tel_buf_append(b, t, sizeof t);
+}
+
+static const char *service_of(const tel_resource *res)
+{
+    const char *svc = res ? tel_resource_get_str(res, "service.name") : NULL;
+    return svc ? svc : "-";
+}
+
+static void put_scope_names(tel_buf *b, const char *name, const char *version)
+{
+    put(b, "scope=%s%s%s", name && *name ? name : "-", version && *version ? "@" : "",
+        version && *version ? version : "");
 }
 
 static const char *kind_name(uint8_t k)
@@ -180,10 +190,9 @@ static void put_span(tel_buf *b, const tel_resource *res, const tel_span_data *d
     put_time(b, d->start_ns);
     uint64_t dur = d->end_ns >= d->start_ns ? d->end_ns - d->start_ns : 0;
     put(b, " duration=%.3f ms\n", (double)dur / 1e6);
-    const char *svc = res ? tel_resource_get_str(res, "service.name") : NULL;
-    put(b, "  service=%s scope=%s%s%s\n", svc ? svc : "-",
-        d->scope && d->scope->name ? d->scope->name : "-", d->scope && d->scope->version ? "@" : "",
-        d->scope && d->scope->version ? d->scope->version : "");
+    put(b, "  service=%s ", service_of(res));
+    put_scope_names(b, d->scope ? d->scope->name : NULL, d->scope ? d->scope->version : NULL);
+    put(b, "\n");
     uint32_t na = tel_span_data_attr_count(d);
     for (uint32_t i = 0; i < na; i++) {
         const tel_attr *a = tel_span_data_attr(d, i);
@@ -214,15 +223,119 @@ static void put_span(tel_buf *b, const tel_resource *res, const tel_span_data *d
             d->dropped_events, d->dropped_links);
 }
 
-static int console_export(tel_span_exporter *self, const tel_resource *res,
-                          const tel_span_data *const *spans, size_t n, uint64_t deadline_ns)
+static void put_number_value(tel_buf *b, bool is_int, int64_t i, double d)
 {
-    console_exporter *c = (console_exporter *)self;
+    if (is_int)
+        put(b, "%" PRId64, i);
+    else
+        put_double(b, d);
+}
+
+static void put_metric(tel_buf *b, const tel_resource *res, const tel_metric *m)
+{
+    static const char *const types[] = {"?", "sum", "gauge", "histogram"};
+    put(b, "metric ");
+    put_quoted(b, m->name ? m->name : "", m->name ? strlen(m->name) : 0);
+    put(b, " %s", types[(unsigned)m->type <= 3 ? m->type : 0]);
+    if (m->type == TEL_METRIC_SUM) put(b, m->monotonic ? " monotonic" : " non-monotonic");
+    if (m->type != TEL_METRIC_GAUGE)
+        put(b, " %s", m->temporality == TEL_TEMPORALITY_DELTA ? "delta" : "cumulative");
+    if (m->unit && *m->unit) put(b, " unit=%s", m->unit);
+    put(b, "\n  service=%s ", service_of(res));
+    put_scope_names(b, m->scope_name, m->scope_version);
+    put(b, "\n");
+    if (m->description && *m->description) {
+        put(b, "  description ");
+        put_quoted(b, m->description, strlen(m->description));
+        put(b, "\n");
+    }
+    uint32_t nb = m->bounds ? m->n_bounds : 0;
+    for (size_t i = 0; m->points && i < m->n_points; i++) {
+        const tel_metric_point *p = &m->points[i];
+        put(b, "  point");
+        put_attrs_inline(b, p->attrs, p->attrs ? p->n_attrs : 0);
+        if (m->type == TEL_METRIC_HISTOGRAM) {
+            put(b, " count=%" PRIu64 " sum=", p->count);
+            put_double(b, p->sum);
+            if (p->has_min_max) {
+                put(b, " min=");
+                put_double(b, p->min);
+                put(b, " max=");
+                put_double(b, p->max);
+            }
+        } else {
+            put(b, " value=");
+            put_number_value(b, p->is_int, p->value.i, p->value.d);
+        }
+        put(b, " time=");
+        put_time(b, p->time_ns);
+        put(b, "\n");
+        if (m->type == TEL_METRIC_HISTOGRAM && p->bucket_counts) {
+            put(b, "    buckets");
+            for (uint32_t k = 0; k <= nb; k++) {
+                put(b, " (");
+                if (k)
+                    put_double(b, m->bounds[k - 1]);
+                else
+                    put(b, "-Infinity");
+                put(b, ",");
+                if (k < nb)
+                    put_double(b, m->bounds[k]);
+                else
+                    put(b, "+Infinity");
+                put(b, "%s=%" PRIu64, k < nb ? "]" : ")", p->bucket_counts[k]);
+            }
+            put(b, "\n");
+        }
+        for (uint32_t k = 0; p->exemplars && k < p->n_exemplars; k++) {
+            const tel_exemplar *e = &p->exemplars[k];
+            put(b, "    exemplar ");
+            put_number_value(b, e->is_int, e->value.i, e->value.d);
+            if (e->has_span) {
+                put(b, " trace_id=");
+                put_hex(b, e->trace_id, TEL_TRACE_ID_SIZE);
+                put(b, " span_id=");
+                put_hex(b, e->span_id, TEL_SPAN_ID_SIZE);
+            }
+            put_attrs_inline(b, e->filtered_attrs, e->filtered_attrs ? e->n_filtered_attrs : 0);
+            put(b, "\n");
+        }
+    }
+}
+
+static void put_log(tel_buf *b, const tel_resource *res, const tel_log_record *r)
+{
+    put(b, "log ");
+    put_time(b, r->time_ns ? r->time_ns : r->observed_time_ns);
+    put(b, " %s ", r->severity_text && *r->severity_text ? r->severity_text : "-");
+    put_quoted(b, r->body ? r->body : "", r->body ? r->body_len : 0);
+    if (r->has_span) {
+        put(b, " trace_id=");
+        put_hex(b, r->trace_id, TEL_TRACE_ID_SIZE);
+        put(b, " span_id=");
+        put_hex(b, r->span_id, TEL_SPAN_ID_SIZE);
+    }
+    put_attrs_inline(b, r->attrs, r->attrs ? r->n_attrs : 0);
+    if (r->dropped_attrs) put(b, " (%u attributes dropped)", r->dropped_attrs);
+    put(b, " service=%s ", service_of(res));
+    put_scope_names(b, r->scope_name, r->scope_version);
+    put(b, "\n");
+}
+
+static int console_export(tel__exporter *e, const tel__otlp_batch *bt, uint64_t deadline_ns)
+{
+    console_exporter *c = (console_exporter *)e;
     if (atomic_load(&c->shut_down)) return TEL_ESHUTDOWN;
     pthread_mutex_lock(&c->mu);
     c->buf.len = 0;
-    for (size_t i = 0; i < n; i++)
-        put_span(&c->buf, res, spans[i]);
+    for (size_t i = 0; i < bt->n; i++) {
+        if (bt->signal == TEL_OTLP_TRACES)
+            put_span(&c->buf, bt->res, bt->u.spans[i]);
+        else if (bt->signal == TEL_OTLP_METRICS)
+            put_metric(&c->buf, bt->res, &bt->u.metrics[i]);
+        else
+            put_log(&c->buf, bt->res, bt->u.logs[i]);
+    }
     int rc = TEL_OK;
     if (c->buf.len && fwrite(c->buf.data, 1, c->buf.len, c->out) != c->buf.len) rc = TEL_EIO;
     fflush(c->out);
@@ -231,31 +344,33 @@ static int console_export(tel_span_exporter *self, const tel_resource *res,
     return rc;
 }
 
-static int console_flush(tel_span_exporter *self, int64_t timeout_ms)
+static int console_flush(tel__exporter *e, int64_t timeout_ms)
 {
-    console_exporter *c = (console_exporter *)self;
+    console_exporter *c = (console_exporter *)e;
     pthread_mutex_lock(&c->mu);
     int rc = fflush(c->out) == 0 ? TEL_OK : TEL_EIO;
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
 
-static int console_shutdown(tel_span_exporter *self)
+static int console_shutdown(tel__exporter *e)
 {
-    atomic_store(&((console_exporter *)self)->shut_down, true);
+    atomic_store(&((console_exporter *)e)->shut_down, true);
     return TEL_OK;
 }
 
-static void console_destroy(tel_span_exporter *self)
+static void console_destroy(tel__exporter *e)
 {
-    console_exporter *c = (console_exporter *)self;
-    if (!c) return;
+    console_exporter *c = (console_exporter *)e;
     pthread_mutex_destroy(&c->mu);
     tel_buf_free(&c->buf);
     free(c);
 }
 
-tel_span_exporter *tel_console_exporter_create(FILE *out)
+static const tel__exporter_ops console_ops = {console_export, console_flush, console_shutdown,
+                                              console_destroy};
+
+tel__exporter *tel__console_exporter_create(tel_otlp_signal signal, FILE *out)
 {
     console_exporter *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -265,9 +380,24 @@ tel_span_exporter *tel_console_exporter_create(FILE *out)
     }
     c->out = out ? out : stdout;
     atomic_init(&c->shut_down, false);
-    c->base.export_spans = console_export;
-    c->base.force_flush = console_flush;
-    c->base.shutdown = console_shutdown;
-    c->base.destroy = console_destroy;
+    tel__exporter_bind(&c->base, signal, &console_ops);
     return &c->base;
+}
+
+tel_span_exporter *tel_console_exporter_create(FILE *out)
+{
+    tel__exporter *e = tel__console_exporter_create(TEL_OTLP_TRACES, out);
+    return e ? &e->pub.span : NULL;
+}
+
+tel_metric_exporter *tel_console_metric_exporter_create(FILE *out)
+{
+    tel__exporter *e = tel__console_exporter_create(TEL_OTLP_METRICS, out);
+    return e ? &e->pub.metric : NULL;
+}
+
+tel_log_exporter *tel_console_log_exporter_create(FILE *out)
+{
+    tel__exporter *e = tel__console_exporter_create(TEL_OTLP_LOGS, out);
+    return e ? &e->pub.log : NULL;
 }

@@ -1,5 +1,5 @@
 /* The OTLP exporter: a signal-independent client (transport, retries, abort, counters, logging)
- * and the span exporter on top of it. Metric and log exporters wrap the same client. */
+ * and one exporter on top of it for spans, metrics and log records alike. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,76 +172,74 @@ void tel__otlp_client_stats(tel_otlp_client *c, tel_otlp_exporter_stats *out)
     out->last_code = atomic_load(&c->last_code);
 }
 
-/* ---- Span exporter ---- */
+/* ---- Exporter (every signal) ---- */
 
-typedef struct otlp_span_exporter {
-    tel_span_exporter base;
+typedef struct otlp_exporter {
+    tel__exporter base;
     tel_otlp_client client;
-} otlp_span_exporter;
+} otlp_exporter;
 
-static int otlp_export_spans(tel_span_exporter *self, const tel_resource *res,
-                             const tel_span_data *const *spans, size_t n, uint64_t deadline_ns)
+static int otlp_export(tel__exporter *e, const tel__otlp_batch *b, uint64_t deadline_ns)
 {
-    otlp_span_exporter *x = (otlp_span_exporter *)self;
-    tel_otlp_client *c = &x->client;
-    if (n == 0) return TEL_OK;
+    tel_otlp_client *c = &((otlp_exporter *)e)->client;
+    if (b->n == 0) return TEL_OK;
+    size_t items = tel__otlp_batch_items(b);
     if (atomic_load(&c->shut_down)) {
         atomic_fetch_add(&c->exports, 1);
-        atomic_fetch_add(&c->items_failed, n);
+        atomic_fetch_add(&c->items_failed, items);
         return TEL_ESHUTDOWN;
     }
     c->body.len = 0;
-    int rc = c->cfg.protocol == TEL_OTLP_HTTP_JSON
-                 ? tel_otlp_encode_traces_json(&c->body, res, spans, n)
-                 : tel_otlp_encode_traces_pb(&c->body, res, spans, n);
+    int rc = tel__otlp_encode(&c->body, c->cfg.protocol == TEL_OTLP_HTTP_JSON, b);
     if (rc != TEL_OK) {
         atomic_fetch_add(&c->exports, 1);
-        atomic_fetch_add(&c->items_failed, n);
+        atomic_fetch_add(&c->items_failed, items);
         tel_buf_reset(&c->body, BODY_KEEP_MAX);
         return rc;
     }
-    return tel__otlp_client_send(c, TEL_OTLP_TRACES, n, deadline_ns);
+    return tel__otlp_client_send(c, b->signal, items, deadline_ns);
 }
 
-static int otlp_force_flush(tel_span_exporter *self, int64_t timeout_ms)
+static int otlp_shutdown(tel__exporter *e)
 {
-    return TEL_OK; /* nothing is buffered between export calls */
-}
-
-static int otlp_shutdown(tel_span_exporter *self)
-{
-    tel__otlp_client_shutdown(&((otlp_span_exporter *)self)->client);
+    tel__otlp_client_shutdown(&((otlp_exporter *)e)->client);
     return TEL_OK;
 }
 
-static void otlp_destroy(tel_span_exporter *self)
+static void otlp_destroy(tel__exporter *e)
 {
-    if (!self) return;
-    otlp_span_exporter *x = (otlp_span_exporter *)self;
+    otlp_exporter *x = (otlp_exporter *)e;
     tel__otlp_client_cleanup(&x->client);
     free(x);
+}
+
+/* No force_flush: nothing is buffered between export calls. */
+static const tel__exporter_ops otlp_ops = {otlp_export, NULL, otlp_shutdown, otlp_destroy};
+
+tel__exporter *tel__otlp_exporter_create(tel_otlp_signal signal, const tel_otlp_config *cfg,
+                                         tel_otlp_transport *transport)
+{
+    otlp_exporter *x = calloc(1, sizeof *x);
+    if (!x) {
+        if (transport) transport->destroy(transport);
+        return NULL;
+    }
+    if (cfg && cfg->signal != signal)
+        tel__otlp_log("warn", "OTLP %s exporter created from a %s configuration",
+                      tel_otlp_signal_name(signal), tel_otlp_signal_name(cfg->signal));
+    if (tel__otlp_client_init(&x->client, cfg, transport) != TEL_OK) {
+        free(x);
+        return NULL;
+    }
+    tel__exporter_bind(&x->base, signal, &otlp_ops);
+    return &x->base;
 }
 
 tel_span_exporter *tel_otlp_span_exporter_create_with_transport(const tel_otlp_config *cfg,
                                                                 tel_otlp_transport *transport)
 {
-    otlp_span_exporter *x = calloc(1, sizeof *x);
-    if (!x) {
-        if (transport) transport->destroy(transport);
-        return NULL;
-    }
-    if (cfg && cfg->signal != TEL_OTLP_TRACES)
-        tel__otlp_log("warn", "OTLP span exporter created from a %s configuration",
-                      tel_otlp_signal_name(cfg->signal));
-    if (tel__otlp_client_init(&x->client, cfg, transport) != TEL_OK) {
-        free(x);
-        return NULL;
-    }
-    x->base.export_spans = otlp_export_spans;
-    x->base.force_flush = otlp_force_flush;
-    x->base.shutdown = otlp_shutdown;
-    x->base.destroy = otlp_destroy;
-    return &x->base;
+    tel__exporter *e = tel__otlp_exporter_create(TEL_OTLP_TRACES, cfg, transport);
+    return e ? &e->pub.span : NULL;
 }
 
 tel_span_exporter *tel_otlp_span_exporter_create(const tel_otlp_config *cfg)
@@ -249,9 +247,47 @@ tel_span_exporter *tel_otlp_span_exporter_create(const tel_otlp_config *cfg)
     return tel_otlp_span_exporter_create_with_transport(cfg, NULL);
 }
 
-void tel_otlp_exporter_get_stats(tel_span_exporter *exporter, tel_otlp_exporter_stats *out)
+tel_metric_exporter *tel_otlp_metric_exporter_create_with_transport(const tel_otlp_config *cfg,
+                                                                    tel_otlp_transport *transport)
+{
+    tel__exporter *e = tel__otlp_exporter_create(TEL_OTLP_METRICS, cfg, transport);
+    return e ? &e->pub.metric : NULL;
+}
+
+tel_metric_exporter *tel_otlp_metric_exporter_create(const tel_otlp_config *cfg)
+{
+    return tel_otlp_metric_exporter_create_with_transport(cfg, NULL);
+}
+
+tel_log_exporter *tel_otlp_log_exporter_create_with_transport(const tel_otlp_config *cfg,
+                                                              tel_otlp_transport *transport)
+{
+    tel__exporter *e = tel__otlp_exporter_create(TEL_OTLP_LOGS, cfg, transport);
+    return e ? &e->pub.log : NULL;
+}
+
+tel_log_exporter *tel_otlp_log_exporter_create(const tel_otlp_config *cfg)
+{
+    return tel_otlp_log_exporter_create_with_transport(cfg, NULL);
+}
+
+static void stats_of(tel__exporter *e, tel_otlp_exporter_stats *out)
 {
     memset(out, 0, sizeof *out);
-    if (exporter && exporter->export_spans == otlp_export_spans)
-        tel__otlp_client_stats(&((otlp_span_exporter *)exporter)->client, out);
+    if (e) tel__otlp_client_stats(&((otlp_exporter *)e)->client, out);
+}
+
+void tel_otlp_exporter_get_stats(tel_span_exporter *exporter, tel_otlp_exporter_stats *out)
+{
+    stats_of(tel__exporter_from_span(exporter, &otlp_ops), out);
+}
+
+void tel_otlp_metric_exporter_get_stats(tel_metric_exporter *exporter, tel_otlp_exporter_stats *out)
+{
+    stats_of(tel__exporter_from_metric(exporter, &otlp_ops), out);
+}
+
+void tel_otlp_log_exporter_get_stats(tel_log_exporter *exporter, tel_otlp_exporter_stats *out)
+{
+    stats_of(tel__exporter_from_log(exporter, &otlp_ops), out);
 }

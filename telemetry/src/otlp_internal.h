@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 
 #include "telemetry/exporter.h"
 #include "telemetry/otlp.h"
@@ -89,5 +90,103 @@ void tel__otlp_client_shutdown(tel_otlp_client *c);
 /* Logs a summary of suppressed lines and frees everything (no send running). */
 void tel__otlp_client_cleanup(tel_otlp_client *c);
 void tel__otlp_client_stats(tel_otlp_client *c, tel_otlp_exporter_stats *out);
+
+/* ---- Records of one request, for the encoders and exporters of every signal ---- */
+
+/* One export request's records, whatever the signal (borrowed). */
+typedef struct tel__otlp_batch {
+    tel_otlp_signal signal;
+    const tel_resource *res;
+    union {
+        const tel_span_data *const *spans;
+        const tel_metric *metrics;
+        const tel_log_record *const *logs;
+    } u;
+    size_t n;
+} tel__otlp_batch;
+
+/* Appends b's Export<Signal>ServiceRequest, as OTLP/JSON when json, else protobuf. Returns as
+ * the tel_otlp_encode_* functions. */
+int tel__otlp_encode(tel_buf *out, bool json, const tel__otlp_batch *b);
+/* What an exporter counts for b: spans, metric data points, or log records. */
+size_t tel__otlp_batch_items(const tel__otlp_batch *b);
+
+/* ---- Exporters of every signal ----
+ *
+ * An exporter implementation handles batches of any signal through tel__exporter_ops; the public
+ * interface of its signal (tel_span_exporter, tel_metric_exporter, tel_log_exporter) forwards to
+ * them (tel__exporter_bind). */
+typedef struct tel__exporter tel__exporter;
+typedef struct tel__exporter_ops {
+    int (*export)(tel__exporter *e, const tel__otlp_batch *b, uint64_t deadline_ns);
+    int (*force_flush)(tel__exporter *e, int64_t timeout_ms); /* may be NULL */
+    int (*shutdown)(tel__exporter *e);
+    void (*destroy)(tel__exporter *e);
+} tel__exporter_ops;
+
+struct tel__exporter {
+    union {
+        tel_span_exporter span;
+        tel_metric_exporter metric;
+        tel_log_exporter log;
+    } pub; /* first member: a public interface pointer converts to tel__exporter * */
+    const tel__exporter_ops *ops;
+    tel_otlp_signal signal;
+};
+
+/* Makes e->pub the interface of `signal`, forwarding to ops. */
+void tel__exporter_bind(tel__exporter *e, tel_otlp_signal signal, const tel__exporter_ops *ops);
+/* The exporter behind a public interface when it was bound with ops, else NULL. */
+tel__exporter *tel__exporter_from_span(tel_span_exporter *x, const tel__exporter_ops *ops);
+tel__exporter *tel__exporter_from_metric(tel_metric_exporter *x, const tel__exporter_ops *ops);
+tel__exporter *tel__exporter_from_log(tel_log_exporter *x, const tel__exporter_ops *ops);
+
+/* The exporters of exporter_otlp.c, exporter_file.c and exporter_console.c for any signal
+ * (the public per-signal constructors wrap them). NULL on failure. */
+tel__exporter *tel__otlp_exporter_create(tel_otlp_signal signal, const tel_otlp_config *cfg,
+                                         tel_otlp_transport *transport);
+tel__exporter *tel__file_exporter_create(tel_otlp_signal signal, const char *path);
+tel__exporter *tel__console_exporter_create(tel_otlp_signal signal, FILE *out);
+
+/* Scope of record i of a record array, and whether records i and j share a scope (the encoders
+ * group records by scope): spans by scope pointer, metrics and log records by name and version
+ * text. `items` is the array of the signal (tel__otlp_batch.u). */
+static inline tel_scope tel__span_scope_at(const void *items, size_t i)
+{
+    const tel_scope *sc = ((const tel_span_data *const *)items)[i]->scope;
+    tel_scope none = {NULL, NULL, NULL};
+    return sc ? *sc : none;
+}
+static inline bool tel__span_same_scope(const void *items, size_t i, size_t j)
+{
+    const tel_span_data *const *spans = items;
+    return spans[i]->scope == spans[j]->scope;
+}
+static inline bool tel__str_same(const char *a, const char *b)
+{
+    return a == b || __builtin_strcmp(a ? a : "", b ? b : "") == 0;
+}
+static inline tel_scope tel__metric_scope_at(const void *items, size_t i)
+{
+    const tel_metric *m = &((const tel_metric *)items)[i];
+    return (tel_scope){m->scope_name, m->scope_version, NULL};
+}
+static inline bool tel__metric_same_scope(const void *items, size_t i, size_t j)
+{
+    const tel_metric *m = items;
+    return tel__str_same(m[i].scope_name, m[j].scope_name) &&
+           tel__str_same(m[i].scope_version, m[j].scope_version);
+}
+static inline tel_scope tel__log_scope_at(const void *items, size_t i)
+{
+    const tel_log_record *r = ((const tel_log_record *const *)items)[i];
+    return (tel_scope){r->scope_name, r->scope_version, NULL};
+}
+static inline bool tel__log_same_scope(const void *items, size_t i, size_t j)
+{
+    const tel_log_record *const *r = items;
+    return tel__str_same(r[i]->scope_name, r[j]->scope_name) &&
+           tel__str_same(r[i]->scope_version, r[j]->scope_version);
+}
 
 #endif

@@ -2,8 +2,8 @@
  * jansson, and the decoder of JSON Export*ServiceResponse bodies.
  *
  * Not a hot path (http/json and the file exporter are for debugging and small deployments), so
- * clarity wins over speed: a jansson tree per request. Metric and log encoders belong here too
- * and reuse the attribute, resource and scope helpers. */
+ * clarity wins over speed: a jansson tree per request. The three signals share the request,
+ * resource and scope levels (request()) and the attribute helpers. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -11,40 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "telemetry/otlp.h"
+#include "json_write.h"
 #include "otlp_internal.h"
+#include "telemetry/otlp.h"
 #include "telemetry/tracestate.h"
 
 #define FLAG_HAS_IS_REMOTE 0x100u
 #define FLAG_IS_REMOTE 0x200u
 
 /* ---- Helpers ---- */
-
-/* Length of the valid UTF-8 sequence at s[0..n) (n > 0), or 0 when it is not valid
- * (overlong forms, surrogates and code points past U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    uint32_t cp, min;
-    if ((c & 0xE0) == 0xC0) {
-        len = 2, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3, cp = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-        len = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
-}
 
 /* A JSON string for s[0..n); invalid UTF-8 bytes become U+FFFD. NULL only on allocation
  * failure. */
@@ -63,7 +38,7 @@ static json_t *jstrn(const char *s, size_t n)
     const unsigned char *u = (const unsigned char *)s;
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(u + i, n - i);
+        size_t k = tel__utf8_seq(u + i, n - i);
         if (k == 0) {
             memcpy(tmp + o, "\xEF\xBF\xBD", 3);
             o += 3;
@@ -88,6 +63,13 @@ static json_t *ju64(uint64_t v)
 {
     char buf[24];
     snprintf(buf, sizeof buf, "%" PRIu64, v);
+    return json_string(buf);
+}
+
+static json_t *ji64(int64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRId64, v);
     return json_string(buf);
 }
 
@@ -134,12 +116,9 @@ static json_t *anyvalue(const tel_attr *a, bool *ok)
     case TEL_ATTR_BOOL:
         set(o, "boolValue", json_boolean(a->v.b), ok);
         break;
-    case TEL_ATTR_INT: {
-        char buf[24];
-        snprintf(buf, sizeof buf, "%" PRId64, a->v.i);
-        set(o, "intValue", json_string(buf), ok);
+    case TEL_ATTR_INT:
+        set(o, "intValue", ji64(a->v.i), ok);
         break;
-    }
     case TEL_ATTR_DOUBLE:
         set(o, "doubleValue", jdouble(a->v.d), ok);
         break;
@@ -280,15 +259,19 @@ static json_t *span_json(const tel_span_data *d, bool *ok)
     return o;
 }
 
-static bool scope_seen(const tel_span_data *const *spans, size_t i)
-{
-    for (size_t j = 0; j < i; j++)
-        if (spans[j]->scope == spans[i]->scope) return true;
-    return false;
-}
+/* ---- Request, resource and scope levels (every signal) ---- */
 
-static json_t *traces_request(const tel_resource *res, const tel_span_data *const *spans, size_t n,
-                              bool *ok)
+typedef struct json_signal {
+    const char *resource_key; /* "resourceSpans", ... */
+    const char *scope_key;    /* "scopeSpans", ... */
+    const char *items_key;    /* "spans", ... */
+    tel_scope (*scope)(const void *items, size_t i);
+    bool (*same_scope)(const void *items, size_t i, size_t j);
+    json_t *(*item)(const void *items, size_t i, bool *ok);
+} json_signal;
+
+static json_t *request(const tel_resource *res, const json_signal *sig, const void *items, size_t n,
+                       bool *ok)
 {
     json_t *root = json_object();
     json_t *rss = json_array();
@@ -297,22 +280,25 @@ static json_t *traces_request(const tel_resource *res, const tel_span_data *cons
         set(rs, "resource", resource(res, ok), ok);
         json_t *sss = json_array();
         for (size_t i = 0; i < n; i++) {
-            if (scope_seen(spans, i)) continue;
-            const tel_scope *sc = spans[i]->scope;
+            bool seen = false;
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = sig->same_scope(items, j, i);
+            if (seen) continue;
+            tel_scope sc = sig->scope(items, i);
             json_t *ss = json_object();
-            set(ss, "scope", scope(sc, ok), ok);
+            set(ss, "scope", scope(&sc, ok), ok);
             json_t *arr = json_array();
             for (size_t k = i; k < n; k++)
-                if (spans[k]->scope == sc) push(arr, span_json(spans[k], ok), ok);
-            set(ss, "spans", arr, ok);
-            if (sc && sc->schema_url) set(ss, "schemaUrl", jstr(sc->schema_url), ok);
+                if (k == i || sig->same_scope(items, i, k)) push(arr, sig->item(items, k, ok), ok);
+            set(ss, sig->items_key, arr, ok);
+            if (sc.schema_url) set(ss, "schemaUrl", jstr(sc.schema_url), ok);
             push(sss, ss, ok);
         }
-        set(rs, "scopeSpans", sss, ok);
+        set(rs, sig->scope_key, sss, ok);
         if (res && res->schema_url) set(rs, "schemaUrl", jstr(res->schema_url), ok);
         push(rss, rs, ok);
     }
-    set(root, "resourceSpans", rss, ok);
+    set(root, sig->resource_key, rss, ok);
     if (!root) *ok = false;
     return root;
 }
@@ -335,12 +321,180 @@ static int dump(json_t *root, bool ok, tel_buf *out)
     return TEL_OK;
 }
 
+static json_t *span_item(const void *items, size_t i, bool *ok)
+{
+    return span_json(((const tel_span_data *const *)items)[i], ok);
+}
+
+static const json_signal traces_signal = {"resourceSpans",    "scopeSpans",         "spans",
+                                          tel__span_scope_at, tel__span_same_scope, span_item};
+
 int tel_otlp_encode_traces_json(tel_buf *out, const tel_resource *res,
                                 const tel_span_data *const *spans, size_t n)
 {
     if (!out || (n && !spans)) return TEL_EINVAL;
     bool ok = true;
-    json_t *root = traces_request(res, spans, n, &ok);
+    json_t *root = request(res, &traces_signal, spans, n, &ok);
+    return dump(root, ok, out);
+}
+
+/* ---- Metrics ---- */
+
+/* The value oneof of NumberDataPoint and Exemplar. */
+static void set_number(json_t *o, bool is_int, int64_t i, double d, bool *ok)
+{
+    if (is_int)
+        set(o, "asInt", ji64(i), ok);
+    else
+        set(o, "asDouble", jdouble(d), ok);
+}
+
+static json_t *exemplars(const tel_metric_point *p, bool *ok)
+{
+    json_t *arr = json_array();
+    for (uint32_t i = 0; p->exemplars && i < p->n_exemplars; i++) {
+        const tel_exemplar *e = &p->exemplars[i];
+        json_t *o = json_object();
+        if (e->filtered_attrs && e->n_filtered_attrs)
+            set(o, "filteredAttributes", attributes(e->filtered_attrs, e->n_filtered_attrs, ok),
+                ok);
+        set(o, "timeUnixNano", ju64(e->time_ns), ok);
+        set_number(o, e->is_int, e->value.i, e->value.d, ok);
+        if (e->has_span) {
+            set(o, "spanId", jhex(e->span_id, TEL_SPAN_ID_SIZE), ok);
+            set(o, "traceId", jhex(e->trace_id, TEL_TRACE_ID_SIZE), ok);
+        }
+        push(arr, o, ok);
+    }
+    if (!arr) *ok = false;
+    return arr;
+}
+
+/* The fields every data point has: attributes, times, exemplars. */
+static json_t *point_common(const tel_metric_point *p, bool *ok)
+{
+    json_t *o = json_object();
+    if (p->attrs && p->n_attrs) set(o, "attributes", attributes(p->attrs, p->n_attrs, ok), ok);
+    if (p->start_ns) set(o, "startTimeUnixNano", ju64(p->start_ns), ok);
+    set(o, "timeUnixNano", ju64(p->time_ns), ok);
+    if (p->exemplars && p->n_exemplars) set(o, "exemplars", exemplars(p, ok), ok);
+    if (!o) *ok = false;
+    return o;
+}
+
+static json_t *histogram_point(const tel_metric *m, const tel_metric_point *p, bool *ok)
+{
+    json_t *o = point_common(p, ok);
+    set(o, "count", ju64(p->count), ok);
+    set(o, "sum", jdouble(p->sum), ok);
+    uint32_t nb = m->bounds ? m->n_bounds : 0;
+    if (p->bucket_counts) {
+        json_t *bc = json_array();
+        for (uint32_t i = 0; i <= nb; i++)
+            push(bc, ju64(p->bucket_counts[i]), ok);
+        set(o, "bucketCounts", bc, ok);
+    }
+    if (nb) {
+        json_t *eb = json_array();
+        for (uint32_t i = 0; i < nb; i++)
+            push(eb, jdouble(m->bounds[i]), ok);
+        set(o, "explicitBounds", eb, ok);
+    }
+    if (p->has_min_max) {
+        set(o, "min", jdouble(p->min), ok);
+        set(o, "max", jdouble(p->max), ok);
+    }
+    return o;
+}
+
+static json_t *metric_json(const tel_metric *m, bool *ok)
+{
+    json_t *o = json_object();
+    set(o, "name", jstr(m->name), ok);
+    if (m->description && *m->description) set(o, "description", jstr(m->description), ok);
+    if (m->unit && *m->unit) set(o, "unit", jstr(m->unit), ok);
+    json_t *data = json_object();
+    json_t *points = json_array();
+    for (size_t i = 0; m->points && i < m->n_points; i++) {
+        const tel_metric_point *p = &m->points[i];
+        if (m->type == TEL_METRIC_HISTOGRAM) {
+            push(points, histogram_point(m, p, ok), ok);
+        } else {
+            json_t *np = point_common(p, ok);
+            set_number(np, p->is_int, p->value.i, p->value.d, ok);
+            push(points, np, ok);
+        }
+    }
+    set(data, "dataPoints", points, ok);
+    if (m->type != TEL_METRIC_GAUGE && m->temporality)
+        set(data, "aggregationTemporality", json_integer(m->temporality), ok);
+    if (m->type == TEL_METRIC_SUM && m->monotonic) set(data, "isMonotonic", json_true(), ok);
+    set(o,
+        m->type == TEL_METRIC_SUM     ? "sum"
+        : m->type == TEL_METRIC_GAUGE ? "gauge"
+                                      : "histogram",
+        data, ok);
+    if (!o) *ok = false;
+    return o;
+}
+
+static json_t *metric_item(const void *items, size_t i, bool *ok)
+{
+    return metric_json(&((const tel_metric *)items)[i], ok);
+}
+
+static const json_signal metrics_signal = {
+    "resourceMetrics",    "scopeMetrics",         "metrics",
+    tel__metric_scope_at, tel__metric_same_scope, metric_item};
+
+int tel_otlp_encode_metrics_json(tel_buf *out, const tel_resource *res, const tel_metric *metrics,
+                                 size_t n)
+{
+    if (!out || (n && !metrics)) return TEL_EINVAL;
+    bool ok = true;
+    json_t *root = request(res, &metrics_signal, metrics, n, &ok);
+    return dump(root, ok, out);
+}
+
+/* ---- Logs ---- */
+
+static json_t *log_json(const tel_log_record *r, bool *ok)
+{
+    json_t *o = json_object();
+    if (r->time_ns) set(o, "timeUnixNano", ju64(r->time_ns), ok);
+    if (r->observed_time_ns) set(o, "observedTimeUnixNano", ju64(r->observed_time_ns), ok);
+    if (r->severity_number) set(o, "severityNumber", json_integer(r->severity_number), ok);
+    if (r->severity_text && *r->severity_text) set(o, "severityText", jstr(r->severity_text), ok);
+    if (r->body) {
+        json_t *body = json_object();
+        set(body, "stringValue", jstrn(r->body, r->body_len), ok);
+        set(o, "body", body, ok);
+    }
+    if (r->attrs && r->n_attrs) set(o, "attributes", attributes(r->attrs, r->n_attrs, ok), ok);
+    set_count(o, "droppedAttributesCount", r->dropped_attrs, ok);
+    if (r->has_span) {
+        set(o, "flags", json_integer(r->trace_flags), ok);
+        set(o, "traceId", jhex(r->trace_id, TEL_TRACE_ID_SIZE), ok);
+        set(o, "spanId", jhex(r->span_id, TEL_SPAN_ID_SIZE), ok);
+    }
+    if (!o) *ok = false;
+    return o;
+}
+
+static json_t *log_item(const void *items, size_t i, bool *ok)
+{
+    return log_json(((const tel_log_record *const *)items)[i], ok);
+}
+
+static const json_signal logs_signal = {"resourceLogs",    "scopeLogs",         "logRecords",
+                                        tel__log_scope_at, tel__log_same_scope, log_item};
+
+int tel_otlp_encode_logs_json(tel_buf *out, const tel_resource *res,
+                              const tel_log_record *const *recs, size_t n)
+{
+    if (!out || (n && !recs)) return TEL_EINVAL;
+    bool ok = true;
+    json_t *root = request(res, &logs_signal, recs, n, &ok);
     return dump(root, ok, out);
 }
 

@@ -7,9 +7,10 @@
  * memmove of that message's body, and the guesses (2 bytes for a span, 3 for a ScopeSpans) are
  * right for the common sizes (128 B..16 KiB spans, 16 KiB..2 MiB batches).
  *
- * Field numbers are those of opentelemetry-proto (common/v1, resource/v1, trace/v1,
- * collector/.../v1), checked against the generated code of @opentelemetry/otlp-transformer.
- * Metric and log encoders belong in this file too and reuse the common section. */
+ * Field numbers are those of opentelemetry-proto (common/v1, resource/v1, trace/v1, metrics/v1,
+ * logs/v1, collector/.../v1), checked against the generated code of
+ * @opentelemetry/otlp-transformer 0.52.1. The three signals share everything but their record
+ * messages: the request/resource/scope grouping (encode_request) and the common messages. */
 #include <stddef.h>
 #include <string.h>
 
@@ -26,18 +27,19 @@
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 #define TAG(field, wt) ((uint8_t)(((field) << 3) | (wt)))
 
-/* Fields used below (one-byte tags: field numbers < 16). */
-/* ExportTraceServiceRequest */
-#define REQ_RESOURCE_SPANS TAG(1, WT_LEN)
-/* ResourceSpans */
+/* Fields used below (one-byte tags: field numbers < 16). The request, resource and scope levels
+ * have the same numbers in every signal: */
+/* Export{Trace,Metrics,Logs}ServiceRequest */
+#define REQ_RESOURCE_X TAG(1, WT_LEN)
+/* Resource{Spans,Metrics,Logs} */
 #define RS_RESOURCE TAG(1, WT_LEN)
-#define RS_SCOPE_SPANS TAG(2, WT_LEN)
+#define RS_SCOPE_X TAG(2, WT_LEN)
 #define RS_SCHEMA_URL TAG(3, WT_LEN)
 /* Resource */
 #define RES_ATTRIBUTES TAG(1, WT_LEN)
-/* ScopeSpans */
+/* Scope{Spans,Metrics,Logs}: spans, metrics, log_records are field 2 */
 #define SS_SCOPE TAG(1, WT_LEN)
-#define SS_SPANS TAG(2, WT_LEN)
+#define SS_ITEMS TAG(2, WT_LEN)
 #define SS_SCHEMA_URL TAG(3, WT_LEN)
 /* InstrumentationScope */
 #define SCOPE_NAME TAG(1, WT_LEN)
@@ -85,6 +87,53 @@ enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 #define AV_DOUBLE TAG(4, WT_I64)
 #define AV_ARRAY TAG(5, WT_LEN)
 #define ARR_VALUES TAG(1, WT_LEN)
+/* Metric */
+#define M_NAME TAG(1, WT_LEN)
+#define M_DESCRIPTION TAG(2, WT_LEN)
+#define M_UNIT TAG(3, WT_LEN)
+#define M_GAUGE TAG(5, WT_LEN)
+#define M_SUM TAG(7, WT_LEN)
+#define M_HISTOGRAM TAG(9, WT_LEN)
+/* Gauge, Sum, Histogram */
+#define DATA_POINTS TAG(1, WT_LEN)
+#define AGG_TEMPORALITY TAG(2, WT_VARINT)
+#define SUM_IS_MONOTONIC TAG(3, WT_VARINT)
+/* NumberDataPoint */
+#define NDP_START TAG(2, WT_I64)
+#define NDP_TIME TAG(3, WT_I64)
+#define NDP_AS_DOUBLE TAG(4, WT_I64)
+#define NDP_EXEMPLARS TAG(5, WT_LEN)
+#define NDP_AS_INT TAG(6, WT_I64)
+#define NDP_ATTRIBUTES TAG(7, WT_LEN)
+/* HistogramDataPoint */
+#define HDP_START TAG(2, WT_I64)
+#define HDP_TIME TAG(3, WT_I64)
+#define HDP_COUNT TAG(4, WT_I64)
+#define HDP_SUM TAG(5, WT_I64)
+#define HDP_BUCKET_COUNTS TAG(6, WT_LEN)   /* packed fixed64 */
+#define HDP_EXPLICIT_BOUNDS TAG(7, WT_LEN) /* packed double */
+#define HDP_EXEMPLARS TAG(8, WT_LEN)
+#define HDP_ATTRIBUTES TAG(9, WT_LEN)
+#define HDP_MIN TAG(11, WT_I64)
+#define HDP_MAX TAG(12, WT_I64)
+/* Exemplar */
+#define EX_TIME TAG(2, WT_I64)
+#define EX_AS_DOUBLE TAG(3, WT_I64)
+#define EX_SPAN_ID TAG(4, WT_LEN)
+#define EX_TRACE_ID TAG(5, WT_LEN)
+#define EX_AS_INT TAG(6, WT_I64)
+#define EX_FILTERED_ATTRIBUTES TAG(7, WT_LEN)
+/* LogRecord */
+#define LR_TIME TAG(1, WT_I64)
+#define LR_SEVERITY_NUMBER TAG(2, WT_VARINT)
+#define LR_SEVERITY_TEXT TAG(3, WT_LEN)
+#define LR_BODY TAG(5, WT_LEN)
+#define LR_ATTRIBUTES TAG(6, WT_LEN)
+#define LR_DROPPED_ATTRS TAG(7, WT_VARINT)
+#define LR_FLAGS TAG(8, WT_I32)
+#define LR_TRACE_ID TAG(9, WT_LEN)
+#define LR_SPAN_ID TAG(10, WT_LEN)
+#define LR_OBSERVED_TIME TAG(11, WT_I64)
 
 /* SpanFlags (trace.proto): bit 8 says bit 9 is known; bit 9 = the parent (link) is remote. */
 #define FLAG_HAS_IS_REMOTE 0x100u
@@ -446,7 +495,7 @@ static int put_span(pbw *w, const tel_span_data *d)
     const char *ts = d->ts ? tel_tracestate_str(d->ts, &tsl) : NULL;
     /* tag+len, trace id, span id, tracestate, parent, name, kind, start, end */
     ENSURE(w, 3 + 18 + 10 + (11 + tsl) + 10 + (11 + nl) + 2 + 18);
-    size_t off = nest_begin(w, SS_SPANS, 2);
+    size_t off = nest_begin(w, SS_ITEMS, 2);
     uint8_t *p = w->p;
     p[0] = SPAN_TRACE_ID;
     p[1] = TEL_TRACE_ID_SIZE;
@@ -517,54 +566,67 @@ static int put_span(pbw *w, const tel_span_data *d)
     return nest_end(w, off, 2);
 }
 
-/* One ScopeSpans with every span of `scope` from index `first` on. */
-static int put_scope_spans(pbw *w, const tel_scope *scope, const tel_span_data *const *spans,
-                           size_t first, size_t n)
+/* ---- Request, resource and scope levels (every signal) ---- */
+
+/* The records of one request as the generic writer sees them: item i's scope, whether two items
+ * share a scope, and the writer of item i as field 2 of its Scope{Spans,Metrics,Logs}. */
+typedef struct pb_signal {
+    tel_scope (*scope)(const void *items, size_t i);
+    bool (*same_scope)(const void *items, size_t i, size_t j);
+    int (*put_item)(pbw *w, const void *items, size_t i);
+} pb_signal;
+
+/* One Scope{Spans,Metrics,Logs} with every item of item first's scope from `first` on. */
+static inline __attribute__((always_inline)) int
+put_scope_items(pbw *w, const pb_signal *sig, const void *items, size_t first, size_t n)
 {
     ENSURE(w, 1 + 3);
-    size_t off = nest_begin(w, RS_SCOPE_SPANS, 3);
-    if (put_scope(w, SS_SCOPE, scope) != TEL_OK) return TEL_ENOMEM;
+    size_t off = nest_begin(w, RS_SCOPE_X, 3);
+    tel_scope sc = sig->scope(items, first);
+    if (put_scope(w, SS_SCOPE, &sc) != TEL_OK) return TEL_ENOMEM;
     for (size_t i = first; i < n; i++) {
-        if (spans[i]->scope != scope) continue;
-        int rc = put_span(w, spans[i]);
+        if (i != first && !sig->same_scope(items, first, i)) continue;
+        int rc = sig->put_item(w, items, i);
         if (rc != TEL_OK) return rc;
     }
-    if (scope && scope->schema_url && put_string_field(w, SS_SCHEMA_URL, scope->schema_url) != 0)
-        return TEL_ENOMEM;
+    if (sc.schema_url && put_string_field(w, SS_SCHEMA_URL, sc.schema_url) != 0) return TEL_ENOMEM;
     return nest_end(w, off, 3);
 }
 
-/* True when scope s was already written: it is in seen[0..n_seen) or, once `seen` overflowed,
- * it is the scope of a span before index i. */
-static bool scope_done(const tel_scope *s, const tel_scope *const *seen, size_t n_seen,
-                       bool overflow, const tel_span_data *const *spans, size_t i)
+/* True when item i's scope was already written: it is the scope of an item in
+ * firsts[0..n_firsts) or, once `firsts` overflowed, of any item before i. */
+static inline __attribute__((always_inline)) bool scope_done(const pb_signal *sig,
+                                                             const void *items, size_t i,
+                                                             const size_t *firsts, size_t n_firsts,
+                                                             bool overflow)
 {
-    for (size_t k = 0; k < n_seen; k++)
-        if (seen[k] == s) return true;
+    for (size_t k = 0; k < n_firsts; k++)
+        if (sig->same_scope(items, firsts[k], i)) return true;
     if (overflow)
         for (size_t j = 0; j < i; j++)
-            if (spans[j]->scope == s) return true;
+            if (sig->same_scope(items, j, i)) return true;
     return false;
 }
 
-static int encode_traces(pbw *w, const tel_resource *res, const tel_span_data *const *spans,
-                         size_t n)
+/* One Resource{Spans,Metrics,Logs} with a Scope{...} per distinct scope in first-seen order.
+ * Inlined per signal so that the signal's functions are direct calls. */
+static inline __attribute__((always_inline)) int
+encode_request(pbw *w, const tel_resource *res, const pb_signal *sig, const void *items, size_t n)
 {
     if (n == 0) return TEL_OK;
     ENSURE(w, 1 + 3);
-    size_t rs = nest_begin(w, REQ_RESOURCE_SPANS, 3);
+    size_t rs = nest_begin(w, REQ_RESOURCE_X, 3);
     if (put_resource(w, RS_RESOURCE, res) != TEL_OK) return TEL_ENOMEM;
-    const tel_scope *seen[32];
-    size_t n_seen = 0;
+    size_t firsts[32];
+    size_t n_firsts = 0;
     bool overflow = false;
     for (size_t i = 0; i < n; i++) {
-        const tel_scope *s = spans[i]->scope;
-        if (scope_done(s, seen, n_seen, overflow, spans, i)) continue;
-        if (n_seen < sizeof seen / sizeof seen[0])
-            seen[n_seen++] = s;
+        if (scope_done(sig, items, i, firsts, n_firsts, overflow)) continue;
+        if (n_firsts < sizeof firsts / sizeof firsts[0])
+            firsts[n_firsts++] = i;
         else
             overflow = true;
-        int rc = put_scope_spans(w, s, spans, i, n);
+        int rc = put_scope_items(w, sig, items, i, n);
         if (rc != TEL_OK) return rc;
     }
     if (res && res->schema_url && put_string_field(w, RS_SCHEMA_URL, res->schema_url) != 0)
@@ -572,25 +634,245 @@ static int encode_traces(pbw *w, const tel_resource *res, const tel_span_data *c
     return nest_end(w, rs, 3);
 }
 
+/* Runs encode_request into out (from its current length) with a first size guess. */
+#define ENCODE_INTO(out, guess, res, sig, items, n)                                                \
+    do {                                                                                           \
+        if (!(out) || ((n) && !(items))) return TEL_EINVAL;                                        \
+        size_t start_ = (out)->len;                                                                \
+        if (tel_buf_reserve((out), (guess)) != TEL_OK) return TEL_ENOMEM;                          \
+        pbw w_;                                                                                    \
+        w_.b = (out);                                                                              \
+        w_.p = (out)->data + (out)->len;                                                           \
+        w_.end = (out)->data + (out)->cap;                                                         \
+        memset(w_.lc_ptr, 0, sizeof w_.lc_ptr);                                                    \
+        int rc_ = encode_request(&w_, (res), (sig), (items), (n));                                 \
+        if (rc_ != TEL_OK) {                                                                       \
+            (out)->len = start_;                                                                   \
+            return rc_;                                                                            \
+        }                                                                                          \
+        (out)->len = (size_t)(w_.p - (out)->data);                                                 \
+        return TEL_OK;                                                                             \
+    } while (0)
+
+/* ---- Traces: request ---- */
+
+static int span_put(pbw *w, const void *items, size_t i)
+{
+    return put_span(w, ((const tel_span_data *const *)items)[i]);
+}
+
+static const pb_signal traces_signal = {tel__span_scope_at, tel__span_same_scope, span_put};
+
 int tel_otlp_encode_traces_pb(tel_buf *out, const tel_resource *res,
                               const tel_span_data *const *spans, size_t n)
 {
-    if (!out || (n && !spans)) return TEL_EINVAL;
-    size_t start = out->len;
     /* A first guess of the size so that the common batch grows the buffer at most once. */
-    if (tel_buf_reserve(out, 512 + n * 192) != TEL_OK) return TEL_ENOMEM;
-    pbw w;
-    w.b = out;
-    w.p = out->data + out->len;
-    w.end = out->data + out->cap;
-    memset(w.lc_ptr, 0, sizeof w.lc_ptr);
-    int rc = encode_traces(&w, res, spans, n);
-    if (rc != TEL_OK) {
-        out->len = start;
-        return rc;
-    }
-    out->len = (size_t)(w.p - out->data);
+    ENCODE_INTO(out, 512 + n * 192, res, &traces_signal, spans, n);
+}
+
+/* ---- Metrics ---- */
+
+static inline int put_fixed64_field(pbw *w, uint8_t tag, uint64_t v)
+{
+    ENSURE(w, 9);
+    *w->p++ = tag;
+    w->p = put_fixed64(w->p, v);
     return TEL_OK;
+}
+
+static inline int put_double_field(pbw *w, uint8_t tag, double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, 8);
+    return put_fixed64_field(w, tag, bits);
+}
+
+/* The value oneof of NumberDataPoint and Exemplar (as_double / as_int, both 64-bit fixed). */
+static inline int put_number(pbw *w, uint8_t tag_double, uint8_t tag_int, bool is_int, int64_t i,
+                             double d)
+{
+    return is_int ? put_fixed64_field(w, tag_int, (uint64_t)i) : put_double_field(w, tag_double, d);
+}
+
+static int put_exemplar(pbw *w, uint8_t tag, const tel_exemplar *e)
+{
+    ENSURE(w, 1 + 2 + 9 + 9 + 18 + 10);
+    size_t off = nest_begin(w, tag, 1);
+    if (put_attrs(w, EX_FILTERED_ATTRIBUTES, e->filtered_attrs,
+                  e->filtered_attrs ? e->n_filtered_attrs : 0) != TEL_OK ||
+        put_fixed64_field(w, EX_TIME, e->time_ns) != TEL_OK ||
+        put_number(w, EX_AS_DOUBLE, EX_AS_INT, e->is_int, e->value.i, e->value.d) != TEL_OK)
+        return TEL_ENOMEM;
+    if (e->has_span) {
+        ENSURE(w, 18 + 10);
+        w->p = put_bytes(w->p, EX_SPAN_ID, e->span_id, TEL_SPAN_ID_SIZE);
+        w->p = put_bytes(w->p, EX_TRACE_ID, e->trace_id, TEL_TRACE_ID_SIZE);
+    }
+    return nest_end(w, off, 1);
+}
+
+static int put_exemplars(pbw *w, uint8_t tag, const tel_metric_point *p)
+{
+    for (uint32_t i = 0; p->exemplars && i < p->n_exemplars; i++)
+        if (put_exemplar(w, tag, &p->exemplars[i]) != TEL_OK) return TEL_ENOMEM;
+    return TEL_OK;
+}
+
+static int put_number_point(pbw *w, const tel_metric_point *p)
+{
+    ENSURE(w, 1 + 2);
+    size_t off = nest_begin(w, DATA_POINTS, 2);
+    if (put_attrs(w, NDP_ATTRIBUTES, p->attrs, p->attrs ? p->n_attrs : 0) != TEL_OK)
+        return TEL_ENOMEM;
+    if ((p->start_ns && put_fixed64_field(w, NDP_START, p->start_ns) != TEL_OK) ||
+        put_fixed64_field(w, NDP_TIME, p->time_ns) != TEL_OK ||
+        put_number(w, NDP_AS_DOUBLE, NDP_AS_INT, p->is_int, p->value.i, p->value.d) != TEL_OK ||
+        put_exemplars(w, NDP_EXEMPLARS, p) != TEL_OK)
+        return TEL_ENOMEM;
+    return nest_end(w, off, 2);
+}
+
+/* A packed repeated fixed64/double field of n 8-byte values. */
+static int put_packed64(pbw *w, uint8_t tag, const void *vals, size_t n)
+{
+    if (n == 0) return TEL_OK;
+    ENSURE(w, 11 + 8 * n);
+    *w->p++ = tag;
+    w->p = put_varint(w->p, 8 * n);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(w->p, vals, 8 * n);
+    w->p += 8 * n;
+#else
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v;
+        memcpy(&v, (const uint8_t *)vals + 8 * i, 8);
+        w->p = put_fixed64(w->p, v);
+    }
+#endif
+    return TEL_OK;
+}
+
+static int put_histogram_point(pbw *w, const tel_metric *m, const tel_metric_point *p)
+{
+    ENSURE(w, 1 + 3);
+    size_t off = nest_begin(w, DATA_POINTS, 3);
+    if (put_attrs(w, HDP_ATTRIBUTES, p->attrs, p->attrs ? p->n_attrs : 0) != TEL_OK)
+        return TEL_ENOMEM;
+    if ((p->start_ns && put_fixed64_field(w, HDP_START, p->start_ns) != TEL_OK) ||
+        put_fixed64_field(w, HDP_TIME, p->time_ns) != TEL_OK ||
+        put_fixed64_field(w, HDP_COUNT, p->count) != TEL_OK ||
+        put_double_field(w, HDP_SUM, p->sum) != TEL_OK)
+        return TEL_ENOMEM;
+    uint32_t nb = m->bounds ? m->n_bounds : 0;
+    if ((p->bucket_counts && put_packed64(w, HDP_BUCKET_COUNTS, p->bucket_counts, nb + 1u) != 0) ||
+        put_packed64(w, HDP_EXPLICIT_BOUNDS, m->bounds, nb) != TEL_OK ||
+        put_exemplars(w, HDP_EXEMPLARS, p) != TEL_OK)
+        return TEL_ENOMEM;
+    if (p->has_min_max && (put_double_field(w, HDP_MIN, p->min) != TEL_OK ||
+                           put_double_field(w, HDP_MAX, p->max) != TEL_OK))
+        return TEL_ENOMEM;
+    return nest_end(w, off, 3);
+}
+
+/* One Metric as field 2 of ScopeMetrics. */
+static int put_metric(pbw *w, const tel_metric *m)
+{
+    ENSURE(w, 1 + 3);
+    size_t off = nest_begin(w, SS_ITEMS, 3);
+    if (put_string_field(w, M_NAME, m->name) != TEL_OK ||
+        (m->description && *m->description &&
+         put_string_field(w, M_DESCRIPTION, m->description) != TEL_OK) ||
+        (m->unit && *m->unit && put_string_field(w, M_UNIT, m->unit) != TEL_OK))
+        return TEL_ENOMEM;
+    uint8_t tag = m->type == TEL_METRIC_SUM     ? M_SUM
+                  : m->type == TEL_METRIC_GAUGE ? M_GAUGE
+                                                : M_HISTOGRAM;
+    ENSURE(w, 1 + 3);
+    size_t data = nest_begin(w, tag, 3);
+    for (size_t i = 0; m->points && i < m->n_points; i++) {
+        int rc = m->type == TEL_METRIC_HISTOGRAM ? put_histogram_point(w, m, &m->points[i])
+                                                 : put_number_point(w, &m->points[i]);
+        if (rc != TEL_OK) return rc;
+    }
+    if (m->type != TEL_METRIC_GAUGE && m->temporality &&
+        put_varint_field(w, AGG_TEMPORALITY, (uint64_t)m->temporality) != TEL_OK)
+        return TEL_ENOMEM;
+    if (m->type == TEL_METRIC_SUM && m->monotonic &&
+        put_varint_field(w, SUM_IS_MONOTONIC, 1) != TEL_OK)
+        return TEL_ENOMEM;
+    if (nest_end(w, data, 3) != TEL_OK) return TEL_ENOMEM;
+    return nest_end(w, off, 3);
+}
+
+static int metric_put(pbw *w, const void *items, size_t i)
+{
+    return put_metric(w, &((const tel_metric *)items)[i]);
+}
+
+static const pb_signal metrics_signal = {tel__metric_scope_at, tel__metric_same_scope, metric_put};
+
+int tel_otlp_encode_metrics_pb(tel_buf *out, const tel_resource *res, const tel_metric *metrics,
+                               size_t n)
+{
+    ENCODE_INTO(out, 512 + n * 256, res, &metrics_signal, metrics, n);
+}
+
+/* ---- Logs ---- */
+
+/* One LogRecord as field 2 of ScopeLogs. */
+static int put_log_record(pbw *w, const tel_log_record *r)
+{
+    size_t bl = r->body ? r->body_len : 0;
+    size_t tl = str_len(r->severity_text);
+    /* tag+len, times, severity, text, body (AnyValue: tag, len, string), ids, flags, dropped */
+    ENSURE(w, 3 + 18 + 11 + (11 + tl) + (1 + 10 + 1 + 10 + bl) + 28 + 5 + 11);
+    size_t off = nest_begin(w, SS_ITEMS, 2);
+    uint8_t *p = w->p;
+    if (r->time_ns) {
+        *p++ = LR_TIME;
+        p = put_fixed64(p, r->time_ns);
+    }
+    if (r->observed_time_ns) {
+        *p++ = LR_OBSERVED_TIME;
+        p = put_fixed64(p, r->observed_time_ns);
+    }
+    if (r->severity_number) {
+        *p++ = LR_SEVERITY_NUMBER;
+        p = put_varint(p, r->severity_number);
+    }
+    if (tl) p = put_bytes(p, LR_SEVERITY_TEXT, r->severity_text, tl);
+    if (r->body) {
+        *p++ = LR_BODY;
+        p = put_varint(p, 1 + vsize(bl) + bl);
+        p = put_bytes(p, AV_STRING, r->body, bl);
+    }
+    if (r->has_span) {
+        p = put_bytes(p, LR_TRACE_ID, r->trace_id, TEL_TRACE_ID_SIZE);
+        p = put_bytes(p, LR_SPAN_ID, r->span_id, TEL_SPAN_ID_SIZE);
+        *p++ = LR_FLAGS;
+        p = put_fixed32(p, r->trace_flags);
+    }
+    if (r->dropped_attrs) {
+        *p++ = LR_DROPPED_ATTRS;
+        p = put_varint(p, r->dropped_attrs);
+    }
+    w->p = p;
+    if (put_attrs(w, LR_ATTRIBUTES, r->attrs, r->attrs ? r->n_attrs : 0) != TEL_OK)
+        return TEL_ENOMEM;
+    return nest_end(w, off, 2);
+}
+
+static int log_put(pbw *w, const void *items, size_t i)
+{
+    return put_log_record(w, ((const tel_log_record *const *)items)[i]);
+}
+
+static const pb_signal logs_signal = {tel__log_scope_at, tel__log_same_scope, log_put};
+
+int tel_otlp_encode_logs_pb(tel_buf *out, const tel_resource *res,
+                            const tel_log_record *const *recs, size_t n)
+{
+    ENCODE_INTO(out, 512 + n * 256, res, &logs_signal, recs, n);
 }
 
 /* ---- Responses ---- */

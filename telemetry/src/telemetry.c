@@ -1,9 +1,11 @@
-/* The process-wide SDK: provider, exporter and propagator built from the environment. */
+/* The process-wide SDK: tracer provider, log pipeline, exporters and propagator built from the
+ * environment. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "telemetry/env.h"
 #include "telemetry/exporter.h"
+#include "telemetry/log.h"
 #include "telemetry/propagation.h"
 #include "trace_internal.h"
 
@@ -13,6 +15,32 @@ static bool initialised;
 static bool sdk_disabled;
 static uint32_t global_export_timeout_ms = 30000;
 static tel_tracer disabled_tracer = {.enabled = false};
+static tel_log_processor *global_log_processor;
+static uint32_t global_log_timeout_ms = 30000;
+
+/* Logs: every log line names the resource's service; records also go to OTLP (or console/file)
+ * when OTEL_LOGS_EXPORTER names an exporter (default none). Caller holds init_lock. */
+static void init_logs(const tel_resource *res)
+{
+    tel_log_set_service(tel_resource_get_str(res, "service.name"));
+    tel_log_exporter *exp = tel_log_exporter_from_env();
+    if (!exp) return;
+    tel_blrp_config lc;
+    tel_blrp_config_from_env(&lc);
+    global_log_timeout_ms = lc.export_timeout_ms;
+    /* The resource belongs to the tracer provider, which tel_shutdown destroys last. */
+    global_log_processor = tel_blrp_create(exp, res, &lc);
+    if (global_log_processor) tel_log_set_processor(global_log_processor);
+}
+
+static void shutdown_logs(tel_log_processor *lp)
+{
+    if (!lp) return;
+    tel_log_processor *cur = tel_log_set_processor(NULL);
+    if (cur != lp) tel_log_set_processor(cur); /* someone installed another pipeline: keep it */
+    tel_log_processor_shutdown(lp, global_log_timeout_ms);
+    tel_log_processor_destroy(lp);
+}
 
 int tel_init(const char *default_service_name, const char *service_version)
 {
@@ -47,6 +75,11 @@ int tel_init(const char *default_service_name, const char *service_version)
         if (proc)
             tel_tracer_provider_add_processor(p, proc);
     }
+    init_logs(tel_tracer_provider_resource(p));
+    /* METRICS HOOK: the global meter provider (tel_global_meter_provider(), owned by the metrics
+     * module) is created here from the same resource, with a periodic reader over
+     * tel_metric_exporter_from_env() when that is not NULL; tel_shutdown shuts it down before
+     * the log pipeline (its final export may log). */
     (void)tel_propagator_global();
     global_provider = p;
     pthread_mutex_unlock(&init_lock);
@@ -71,9 +104,13 @@ void tel_shutdown(void)
 {
     pthread_mutex_lock(&init_lock);
     tel_tracer_provider *p = global_provider;
+    tel_log_processor *lp = global_log_processor;
     global_provider = NULL;
+    global_log_processor = NULL;
     initialised = false;
     pthread_mutex_unlock(&init_lock);
+    /* METRICS HOOK: shut the global meter provider down here, first. */
+    shutdown_logs(lp);
     if (p) {
         tel_tracer_provider_shutdown(p, global_export_timeout_ms);
         tel_tracer_provider_destroy(p);

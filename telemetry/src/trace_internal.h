@@ -54,6 +54,11 @@ size_t tel__utf8_truncate(const char *s, size_t len, uint32_t max_len);
  * keeping the value set last. Called where records are exported, off the application thread
  * for the batch processor. */
 void tel__span_data_dedupe(tel_span_data *d);
+/* Applies the secrets policy (redact.h) to every attribute of the record: inline and extra
+ * attributes, event and link attributes. Called where records are exported, right after
+ * tel__span_data_dedupe, off the application thread for the batch processor. Implemented in
+ * redact.c. */
+void tel__span_data_redact(tel_span_data *d);
 /* Deep copy of a record (clone gets its own extra and tracestate reference). */
 bool tel__span_data_clone(tel_span_data *dst, const tel_span_data *src);
 

@@ -19,10 +19,10 @@
 // same settings (options win).
 //
 // Accepts POST /v1/traces, /v1/metrics and /v1/logs with application/x-protobuf or
-// application/json bodies, optionally Content-Encoding: gzip. JSON bodies are checked strictly
-// against the OTLP/JSON rules (known lowerCamelCase keys only, lowercase hex ids, 64-bit integers
-// as decimal strings, enums as integers) and then decoded through the same generated code;
-// violations are reported in meta.jsonErrors. Span.flags and Span.Link.flags (fields 16 and 6,
+// application/json bodies, optionally Content-Encoding: gzip. JSON bodies of every signal are
+// checked strictly against the OTLP/JSON rules (known lowerCamelCase keys only, lowercase hex ids,
+// 64-bit integers as decimal strings, enums as integers, at most one member of a oneof) and then
+// decoded through the same generated code; violations are reported in meta.jsonErrors. Span.flags and Span.Link.flags (fields 16 and 6,
 // newer than the 0.52.1 proto) are read from the wire with protobufjs' own Reader and added to
 // the decoded spans and links as "flags".
 'use strict';
@@ -153,8 +153,8 @@ function attachFlags(obj, raw) {
     })));
 }
 
-// ---- strict OTLP/JSON check (traces; metrics and logs are only decoded) ----
-const T = P.trace.v1, C = P.common.v1, R = P.resource.v1;
+// ---- strict OTLP/JSON check ----
+const T = P.trace.v1, C = P.common.v1, R = P.resource.v1, M = P.metrics.v1, L = P.logs.v1;
 function fieldsOf(Type, extra) {
   const names = Object.keys(Type.prototype).filter((k) => typeof Type.prototype[k] !== 'function');
   return new Set(names.concat(extra || []));
@@ -180,12 +180,51 @@ const schema = {
   AnyValue: { keys: fieldsOf(C.AnyValue), msg: { arrayValue: 'ArrayValue', kvlistValue: 'KeyValueList' }, str: ['stringValue', 'bytesValue'], i64: ['intValue'], bool: ['boolValue'], dbl: ['doubleValue'], oneof: true },
   ArrayValue: { keys: fieldsOf(C.ArrayValue), msg: { values: 'AnyValue' }, rep: ['values'] },
   KeyValueList: { keys: fieldsOf(C.KeyValueList), msg: { values: 'KeyValue' }, rep: ['values'] },
+  // metrics
+  ExportMetricsServiceRequest: { keys: fieldsOf(P.collector.metrics.v1.ExportMetricsServiceRequest), msg: { resourceMetrics: 'ResourceMetrics' }, rep: ['resourceMetrics'] },
+  ResourceMetrics: { keys: fieldsOf(M.ResourceMetrics), msg: { resource: 'Resource', scopeMetrics: 'ScopeMetrics' }, rep: ['scopeMetrics'], str: ['schemaUrl'] },
+  ScopeMetrics: { keys: fieldsOf(M.ScopeMetrics), msg: { scope: 'InstrumentationScope', metrics: 'Metric' }, rep: ['metrics'], str: ['schemaUrl'] },
+  Metric: {
+    keys: fieldsOf(M.Metric), str: ['name', 'description', 'unit'],
+    msg: { gauge: 'Gauge', sum: 'Sum', histogram: 'Histogram' },
+    oneofGroups: [['gauge', 'sum', 'histogram', 'exponentialHistogram', 'summary']],
+  },
+  Gauge: { keys: fieldsOf(M.Gauge), msg: { dataPoints: 'NumberDataPoint' }, rep: ['dataPoints'] },
+  Sum: { keys: fieldsOf(M.Sum), msg: { dataPoints: 'NumberDataPoint' }, rep: ['dataPoints'], enm: ['aggregationTemporality'], bool: ['isMonotonic'] },
+  Histogram: { keys: fieldsOf(M.Histogram), msg: { dataPoints: 'HistogramDataPoint' }, rep: ['dataPoints'], enm: ['aggregationTemporality'] },
+  NumberDataPoint: {
+    keys: fieldsOf(M.NumberDataPoint), msg: { attributes: 'KeyValue', exemplars: 'Exemplar' }, rep: ['attributes', 'exemplars'],
+    i64: ['startTimeUnixNano', 'timeUnixNano', 'asInt'], dbl: ['asDouble'], u32: ['flags'], oneofGroups: [['asInt', 'asDouble']],
+  },
+  HistogramDataPoint: {
+    keys: fieldsOf(M.HistogramDataPoint), msg: { attributes: 'KeyValue', exemplars: 'Exemplar' }, rep: ['attributes', 'exemplars'],
+    i64: ['startTimeUnixNano', 'timeUnixNano', 'count'], dbl: ['sum', 'min', 'max'], u32: ['flags'],
+    i64rep: ['bucketCounts'], dblrep: ['explicitBounds'],
+  },
+  Exemplar: {
+    keys: fieldsOf(M.Exemplar), msg: { filteredAttributes: 'KeyValue' }, rep: ['filteredAttributes'],
+    i64: ['timeUnixNano', 'asInt'], dbl: ['asDouble'], id16: ['traceId'], id8: ['spanId'], oneofGroups: [['asInt', 'asDouble']],
+  },
+  // logs
+  ExportLogsServiceRequest: { keys: fieldsOf(P.collector.logs.v1.ExportLogsServiceRequest), msg: { resourceLogs: 'ResourceLogs' }, rep: ['resourceLogs'] },
+  ResourceLogs: { keys: fieldsOf(L.ResourceLogs), msg: { resource: 'Resource', scopeLogs: 'ScopeLogs' }, rep: ['scopeLogs'], str: ['schemaUrl'] },
+  ScopeLogs: { keys: fieldsOf(L.ScopeLogs), msg: { scope: 'InstrumentationScope', logRecords: 'LogRecord' }, rep: ['logRecords'], str: ['schemaUrl'] },
+  LogRecord: {
+    keys: fieldsOf(L.LogRecord), msg: { body: 'AnyValue', attributes: 'KeyValue' }, rep: ['attributes'],
+    i64: ['timeUnixNano', 'observedTimeUnixNano'], enm: ['severityNumber'], str: ['severityText'],
+    u32: ['droppedAttributesCount', 'flags'], id16: ['traceId'], id8: ['spanId'],
+  },
 };
+const requestTypes = { '/v1/traces': 'ExportTraceServiceRequest', '/v1/metrics': 'ExportMetricsServiceRequest', '/v1/logs': 'ExportLogsServiceRequest' };
 function checkJson(v, type, where, errs) {
   const s = schema[type];
   if (v === null || typeof v !== 'object' || Array.isArray(v)) { errs.push(`${where}: ${type} must be an object`); return; }
   const keys = Object.keys(v);
   if (s.oneof && keys.length > 1) errs.push(`${where}: AnyValue with ${keys.length} values`);
+  for (const g of s.oneofGroups || []) {
+    const set = g.filter((k) => keys.includes(k));
+    if (set.length > 1) errs.push(`${where}: oneof members ${set.join(', ')} together`);
+  }
   for (const k of keys) {
     const x = v[k], at = `${where}.${k}`;
     if (!s.keys.has(k)) { errs.push(`${at}: unknown key for ${type}`); continue; }
@@ -200,6 +239,10 @@ function checkJson(v, type, where, errs) {
       if (typeof x !== 'string' || !new RegExp(`^[0-9a-f]{${n}}$`).test(x)) errs.push(`${at}: not ${n} lowercase hex digits: ${JSON.stringify(x)}`);
     } else if (has('i64')) {
       if (typeof x !== 'string' || !/^-?[0-9]+$/.test(x)) errs.push(`${at}: 64-bit integer must be a decimal string: ${JSON.stringify(x)}`);
+    } else if (has('i64rep')) {
+      if (!Array.isArray(x) || !x.every((e) => typeof e === 'string' && /^[0-9]+$/.test(e))) errs.push(`${at}: must be an array of 64-bit integers as decimal strings: ${JSON.stringify(x)}`);
+    } else if (has('dblrep')) {
+      if (!Array.isArray(x) || !x.every((e) => typeof e === 'number' || ['NaN', 'Infinity', '-Infinity'].includes(e))) errs.push(`${at}: must be an array of numbers`);
     } else if (has('enm') || has('u32')) {
       if (!Number.isInteger(x) || x < 0) errs.push(`${at}: must be a non-negative integer: ${JSON.stringify(x)}`);
     } else if (has('str')) {
@@ -259,11 +302,9 @@ const server = http.createServer((req, res) => {
         if (req.url === '/v1/traces') attachFlags(decoded, rawTraceFlags(body));
       } else if (ctype === 'application/json') {
         const obj = JSON.parse(body.toString('utf8'));
-        if (req.url === '/v1/traces') {
-          const errs = [];
-          checkJson(obj, 'ExportTraceServiceRequest', '$', errs);
-          meta.jsonErrors = errs;
-        }
+        const errs = [];
+        checkJson(obj, requestTypes[req.url], '$', errs);
+        meta.jsonErrors = errs;
         const flags = req.url === '/v1/traces' ? rawJsonFlags(obj) : null;
         hexIdsToBytes(obj);
         decoded = plain(svc.req.toObject(svc.req.fromObject(obj), toObjectOptions));

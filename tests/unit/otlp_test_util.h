@@ -1,5 +1,6 @@
-/* Helpers for the OTLP tests: hand-built span records and a minimal protobuf field walker (an
- * independent reading of the wire format; the interop test uses OpenTelemetry's own decoder). */
+/* Helpers for the OTLP tests: hand-built span records, metrics and log records, and a minimal
+ * protobuf field walker (an independent reading of the wire format; the interop test uses
+ * OpenTelemetry's own decoder). */
 #ifndef OTLP_TEST_UTIL_H
 #define OTLP_TEST_UTIL_H
 
@@ -125,6 +126,160 @@ static inline void make_span(tel_span_data *d, const tel_scope *scope, const cha
     for (uint16_t i = 0; i < n_attrs && i < TEL_SPAN_INLINE_ATTRS; i++)
         d->attrs[i] = attrs[i];
     d->n_attrs = n_attrs;
+}
+
+/* ---- Hand-built metrics ----
+ * m[0] "bmc.power.ops": monotonic cumulative int Sum, scope bmcfleet.metrics@1.0, 2 points (5 with
+ *      attributes and an int exemplar without span; 0 without attributes)
+ * m[1] "bmc.sessions": non-monotonic cumulative double Sum (-2.5), same scope
+ * m[2] "bmc.temperature": Gauge (21.5), scope "other" without version
+ * m[3] "http.server.request.duration": cumulative Histogram, bounds {0, 5, 10}, buckets
+ *      {1, 2, 0, 3}, count 6, sum 42.5, min 0.5, max 30, a double exemplar (7.5) with span ids
+ *      and a filtered attribute; same scope as m[0] (by text, not by pointer) */
+typedef struct metric_fixture {
+    tel_metric m[4];
+    tel_metric_point pts[5];
+    tel_exemplar ex[2];
+    tel_attr attrs[2];
+    tel_attr filtered[1];
+    double bounds[3];
+    uint64_t buckets[4];
+    char scope_copy[32];
+} metric_fixture;
+
+#define FX_T0 1700000000000000000ull
+#define FX_T1 1700000060000000000ull
+
+static inline void metric_fixture_init(metric_fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    f->attrs[0] = TEL_ATTR_STR("http.route", "/v1/servers/{id}");
+    f->attrs[1] = TEL_ATTR_INT64("http.response.status_code", 200);
+    f->filtered[0] = TEL_ATTR_STR("user", "u1");
+    f->bounds[0] = 0, f->bounds[1] = 5, f->bounds[2] = 10;
+    f->buckets[0] = 1, f->buckets[1] = 2, f->buckets[2] = 0, f->buckets[3] = 3;
+    f->ex[0] = (tel_exemplar){.time_ns = FX_T0 + 5,
+                              .is_int = false,
+                              .value.d = 7.5,
+                              .has_span = true,
+                              .filtered_attrs = f->filtered,
+                              .n_filtered_attrs = 1};
+    for (int i = 0; i < 16; i++)
+        f->ex[0].trace_id[i] = (uint8_t)(0xA0 + i);
+    for (int i = 0; i < 8; i++)
+        f->ex[0].span_id[i] = (uint8_t)(0xB0 + i);
+    f->ex[1] = (tel_exemplar){.time_ns = FX_T0 + 7, .is_int = true, .value.i = 3};
+    f->pts[0] = (tel_metric_point){.attrs = f->attrs,
+                                   .n_attrs = 2,
+                                   .start_ns = FX_T0,
+                                   .time_ns = FX_T1,
+                                   .is_int = true,
+                                   .value.i = 5,
+                                   .exemplars = &f->ex[1],
+                                   .n_exemplars = 1};
+    f->pts[1] =
+        (tel_metric_point){.start_ns = FX_T0, .time_ns = FX_T1, .is_int = true, .value.i = 0};
+    f->pts[2] = (tel_metric_point){.start_ns = FX_T0, .time_ns = FX_T1, .value.d = -2.5};
+    f->pts[3] = (tel_metric_point){.time_ns = FX_T1, .value.d = 21.5};
+    f->pts[4] = (tel_metric_point){.attrs = f->attrs,
+                                   .n_attrs = 1,
+                                   .start_ns = FX_T0,
+                                   .time_ns = FX_T1,
+                                   .count = 6,
+                                   .sum = 42.5,
+                                   .has_min_max = true,
+                                   .min = 0.5,
+                                   .max = 30,
+                                   .bucket_counts = f->buckets,
+                                   .exemplars = &f->ex[0],
+                                   .n_exemplars = 1};
+    strcpy(f->scope_copy, "bmcfleet.metrics");
+    f->m[0] = (tel_metric){.name = "bmc.power.ops",
+                           .description = "Power operations",
+                           .unit = "{operation}",
+                           .type = TEL_METRIC_SUM,
+                           .monotonic = true,
+                           .temporality = TEL_TEMPORALITY_CUMULATIVE,
+                           .scope_name = "bmcfleet.metrics",
+                           .scope_version = "1.0",
+                           .points = &f->pts[0],
+                           .n_points = 2};
+    f->m[1] = (tel_metric){.name = "bmc.sessions",
+                           .description = "",
+                           .unit = "",
+                           .type = TEL_METRIC_SUM,
+                           .temporality = TEL_TEMPORALITY_CUMULATIVE,
+                           .scope_name = "bmcfleet.metrics",
+                           .scope_version = "1.0",
+                           .points = &f->pts[2],
+                           .n_points = 1};
+    f->m[2] = (tel_metric){.name = "bmc.temperature",
+                           .unit = "Cel",
+                           .type = TEL_METRIC_GAUGE,
+                           .scope_name = "other",
+                           .points = &f->pts[3],
+                           .n_points = 1};
+    f->m[3] = (tel_metric){.name = "http.server.request.duration",
+                           .unit = "ms",
+                           .type = TEL_METRIC_HISTOGRAM,
+                           .temporality = TEL_TEMPORALITY_CUMULATIVE,
+                           .bounds = f->bounds,
+                           .n_bounds = 3,
+                           .scope_name = f->scope_copy,
+                           .scope_version = "1.0",
+                           .points = &f->pts[4],
+                           .n_points = 1};
+}
+
+/* ---- Hand-built log records ----
+ * r[0] WARN "disk 93% full" with 2 attributes (1 dropped upstream), span ids and flags 1,
+ *      scope bmcfleet.log@1.0
+ * r[1] INFO with an empty body, nothing else, scope "other"
+ * r[2] ERROR without body, scope bmcfleet.log@1.0 (a copy of the text) */
+typedef struct log_fixture {
+    tel_log_record r[3];
+    const tel_log_record *ptrs[3];
+    tel_attr attrs[2];
+    char scope_copy[32];
+} log_fixture;
+
+static inline void log_fixture_init(log_fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    f->attrs[0] = TEL_ATTR_STR("server_id", "srv-1");
+    f->attrs[1] = TEL_ATTR_DBL("usage", 0.93);
+    strcpy(f->scope_copy, "bmcfleet.log");
+    f->r[0] = (tel_log_record){.time_ns = FX_T0 + 1,
+                               .observed_time_ns = FX_T0 + 2,
+                               .severity_number = TEL_SEVERITY_WARN,
+                               .severity_text = "WARN",
+                               .body = "disk 93% full",
+                               .body_len = 13,
+                               .attrs = f->attrs,
+                               .n_attrs = 2,
+                               .dropped_attrs = 1,
+                               .has_span = true,
+                               .trace_flags = 1,
+                               .scope_name = "bmcfleet.log",
+                               .scope_version = "1.0"};
+    for (int i = 0; i < 16; i++)
+        f->r[0].trace_id[i] = (uint8_t)(0x10 + i);
+    for (int i = 0; i < 8; i++)
+        f->r[0].span_id[i] = (uint8_t)(0x20 + i);
+    f->r[1] = (tel_log_record){.time_ns = FX_T0 + 3,
+                               .observed_time_ns = FX_T0 + 3,
+                               .severity_number = TEL_SEVERITY_INFO,
+                               .severity_text = "INFO",
+                               .body = "",
+                               .body_len = 0,
+                               .scope_name = "other"};
+    f->r[2] = (tel_log_record){.observed_time_ns = FX_T0 + 4,
+                               .severity_number = TEL_SEVERITY_ERROR,
+                               .severity_text = "ERROR",
+                               .scope_name = f->scope_copy,
+                               .scope_version = "1.0"};
+    for (int i = 0; i < 3; i++)
+        f->ptrs[i] = &f->r[i];
 }
 
 #endif

@@ -1,4 +1,4 @@
-/* Console exporter: one readable block per span. */
+/* Console exporter: one readable block per span and per metric, one line per log record. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,10 +83,61 @@ static void test_blocks(void **state)
     fclose(f);
 }
 
+static void test_metrics_and_logs(void **state)
+{
+    (void)state;
+    FILE *f = tmpfile();
+    tel_metric_exporter *me = tel_console_metric_exporter_create(f);
+    tel_log_exporter *le = tel_console_log_exporter_create(f);
+    assert_non_null(me);
+    assert_non_null(le);
+    metric_fixture mf;
+    metric_fixture_init(&mf);
+    log_fixture lf;
+    log_fixture_init(&lf);
+    lf.r[1].body = "bell\x07";
+    lf.r[1].body_len = 5;
+    tel_attr r = TEL_ATTR_STR("service.name", "bmc-agent");
+    tel_resource res = {&r, 1, NULL};
+    assert_int_equal(me->export_metrics(me, &res, mf.m, 4, 0), TEL_OK);
+    assert_int_equal(le->export_logs(le, &res, lf.ptrs, 3, 0), TEL_OK);
+    char *s = read_all(f);
+    assert_non_null(strstr(s, "metric \"bmc.power.ops\" sum monotonic cumulative unit={operation}\n"
+                              "  service=bmc-agent scope=bmcfleet.metrics@1.0\n"
+                              "  description \"Power operations\"\n"));
+    assert_non_null(strstr(s, "  point {http.route=\"/v1/servers/{id}\", "
+                              "http.response.status_code=200} value=5 time=2023-11-14T22:14:20"));
+    assert_non_null(strstr(s, "    exemplar 3\n"));
+    assert_non_null(strstr(s, "metric \"bmc.sessions\" sum non-monotonic cumulative\n"));
+    assert_non_null(strstr(s, "value=-2.5 "));
+    assert_non_null(strstr(s, "metric \"bmc.temperature\" gauge unit=Cel\n  service=bmc-agent "
+                              "scope=other\n"));
+    assert_non_null(strstr(s, " count=6 sum=42.5 min=0.5 max=30 time="));
+    assert_non_null(strstr(s, "    buckets (-Infinity,0]=1 (0,5]=2 (5,10]=0 (10,+Infinity)=3\n"));
+    assert_non_null(strstr(s, "    exemplar 7.5 trace_id=a0a1a2a3a4a5a6a7a8a9aaabacadaeaf "
+                              "span_id=b0b1b2b3b4b5b6b7 {user=\"u1\"}\n"));
+    assert_non_null(strstr(s, "log 2023-11-14T22:13:20.000000001Z WARN \"disk 93% full\" "
+                              "trace_id=101112131415161718191a1b1c1d1e1f span_id=2021222324252627 "
+                              "{server_id=\"srv-1\", usage=0.93000000000000005} (1 attributes "
+                              "dropped) service=bmc-agent scope=bmcfleet.log@1.0\n"));
+    assert_non_null(strstr(s, "INFO \"bell\\x07\" service=bmc-agent scope=other\n"));
+    assert_non_null(strstr(s, "log 2023-11-14T22:13:20.000000004Z ERROR \"\" service="));
+    assert_null(strchr(s, 0x07));
+    free(s);
+    assert_int_equal(me->force_flush(me, 100), TEL_OK);
+    assert_int_equal(me->shutdown(me), TEL_OK);
+    assert_int_equal(me->export_metrics(me, &res, mf.m, 1, 0), TEL_ESHUTDOWN);
+    assert_int_equal(le->shutdown(le), TEL_OK);
+    me->destroy(me);
+    le->destroy(le);
+    fclose(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocks),
+        cmocka_unit_test(test_metrics_and_logs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-/* File exporter (OTLP JSON lines) and exporter selection from OTEL_TRACES_EXPORTER.
+/* File exporter (OTLP JSON lines) and exporter selection from OTEL_TRACES_EXPORTER,
+ * OTEL_METRICS_EXPORTER and OTEL_LOGS_EXPORTER.
  * ctest-labels: concurrency */
 #include <pthread.h>
 #include <setjmp.h>
@@ -195,12 +196,142 @@ static void test_from_env(void **state)
     unsetenv("OTEL_EXPORTER_FILE_TRACES_PATH");
 }
 
+/* The lines of a file, parsed (caller decrefs). */
+static json_t *read_lines(const char *path)
+{
+    json_t *arr = json_array();
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        assert_int_equal(line[n - 1], '\n');
+        json_t *j = json_loadb(line, (size_t)n - 1, JSON_REJECT_DUPLICATES, NULL);
+        assert_non_null(j);
+        json_array_append_new(arr, j);
+    }
+    free(line);
+    fclose(f);
+    return arr;
+}
+
+static void test_metrics_and_logs_lines(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/signals.jsonl", dir);
+    tel_metric_exporter *me = tel_file_metric_exporter_create(path);
+    tel_log_exporter *le = tel_file_log_exporter_create(path);
+    assert_non_null(me);
+    assert_non_null(le);
+    metric_fixture mf;
+    metric_fixture_init(&mf);
+    log_fixture lf;
+    log_fixture_init(&lf);
+    assert_int_equal(me->export_metrics(me, NULL, mf.m, 4, 0), TEL_OK);
+    assert_int_equal(le->export_logs(le, NULL, lf.ptrs, 3, 0), TEL_OK);
+    assert_int_equal(me->export_metrics(me, NULL, mf.m, 0, 0), TEL_OK); /* nothing: no line */
+    assert_int_equal(me->force_flush(me, 100), TEL_OK);
+    me->shutdown(me);
+    le->shutdown(le);
+    assert_int_equal(le->export_logs(le, NULL, lf.ptrs, 3, 0), TEL_ESHUTDOWN);
+    me->destroy(me);
+    le->destroy(le);
+
+    json_t *lines = read_lines(path);
+    assert_int_equal(json_array_size(lines), 2);
+    /* Each line is exactly what the encoder makes. */
+    tel_buf b = TEL_BUF_INIT;
+    assert_int_equal(tel_otlp_encode_metrics_json(&b, NULL, mf.m, 4), TEL_OK);
+    json_t *want = json_loadb((const char *)b.data, b.len, 0, NULL);
+    assert_true(json_equal(json_array_get(lines, 0), want));
+    json_decref(want);
+    b.len = 0;
+    assert_int_equal(tel_otlp_encode_logs_json(&b, NULL, lf.ptrs, 3), TEL_OK);
+    want = json_loadb((const char *)b.data, b.len, 0, NULL);
+    assert_true(json_equal(json_array_get(lines, 1), want));
+    json_decref(want);
+    tel_buf_free(&b);
+    json_decref(lines);
+}
+
+static void test_metrics_and_logs_from_env(void **state)
+{
+    (void)state;
+    char mpath[128], lpath[128];
+    snprintf(mpath, sizeof mpath, "%s/metrics-env.jsonl", dir);
+    snprintf(lpath, sizeof lpath, "%s/logs-env.jsonl", dir);
+
+    /* Logs default to none; metrics default to otlp. */
+    unsetenv("OTEL_LOGS_EXPORTER");
+    unsetenv("OTEL_METRICS_EXPORTER");
+    assert_null(tel_log_exporter_from_env());
+    tel_metric_exporter *me = tel_metric_exporter_from_env();
+    assert_non_null(me);
+    tel_otlp_exporter_stats st;
+    tel_otlp_metric_exporter_get_stats(me, &st);
+    assert_int_equal(st.exports, 0);
+    me->shutdown(me);
+    me->destroy(me);
+
+    setenv("OTEL_METRICS_EXPORTER", "file", 1);
+    setenv("OTEL_LOGS_EXPORTER", "FILE", 1);
+    setenv("OTEL_EXPORTER_FILE_METRICS_PATH", mpath, 1);
+    setenv("OTEL_EXPORTER_FILE_LOGS_PATH", lpath, 1);
+    me = tel_metric_exporter_from_env();
+    tel_log_exporter *le = tel_log_exporter_from_env();
+    assert_non_null(me);
+    assert_non_null(le);
+    tel_otlp_metric_exporter_get_stats(me, &st); /* not an OTLP exporter: zeros */
+    assert_int_equal(st.exports, 0);
+    metric_fixture mf;
+    metric_fixture_init(&mf);
+    log_fixture lf;
+    log_fixture_init(&lf);
+    assert_int_equal(me->export_metrics(me, NULL, mf.m, 4, 0), TEL_OK);
+    assert_int_equal(le->export_logs(le, NULL, lf.ptrs, 3, 0), TEL_OK);
+    me->shutdown(me);
+    me->destroy(me);
+    le->shutdown(le);
+    le->destroy(le);
+    json_t *m = read_lines(mpath), *l = read_lines(lpath);
+    assert_non_null(json_object_get(json_array_get(m, 0), "resourceMetrics"));
+    assert_non_null(json_object_get(json_array_get(l, 0), "resourceLogs"));
+    json_decref(m);
+    json_decref(l);
+
+    setenv("OTEL_METRICS_EXPORTER", "console", 1);
+    setenv("OTEL_LOGS_EXPORTER", "none", 1);
+    me = tel_metric_exporter_from_env();
+    assert_non_null(me);
+    me->shutdown(me);
+    me->destroy(me);
+    assert_null(tel_log_exporter_from_env());
+
+    setenv("OTEL_METRICS_EXPORTER", "none", 1);
+    setenv("OTEL_LOGS_EXPORTER", "otlp", 1);
+    assert_null(tel_metric_exporter_from_env());
+    le = tel_log_exporter_from_env();
+    assert_non_null(le);
+    tel_otlp_log_exporter_get_stats(le, &st);
+    assert_int_equal(st.exports, 0);
+    le->shutdown(le);
+    le->destroy(le);
+    unsetenv("OTEL_METRICS_EXPORTER");
+    unsetenv("OTEL_LOGS_EXPORTER");
+    unsetenv("OTEL_EXPORTER_FILE_METRICS_PATH");
+    unsetenv("OTEL_EXPORTER_FILE_LOGS_PATH");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines),
         cmocka_unit_test(test_concurrent_writers),
         cmocka_unit_test(test_from_env),
+        cmocka_unit_test(test_metrics_and_logs_lines),
+        cmocka_unit_test(test_metrics_and_logs_from_env),
     };
     return cmocka_run_group_tests(tests, mkdir_tmp, rm_tmp);
 }

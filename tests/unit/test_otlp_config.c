@@ -324,6 +324,62 @@ static void test_grpc_target_and_log_endpoint(void **state)
     assert_int_equal(strlen(out), 7);
 }
 
+/* The metrics and logs signals read their own OTEL_EXPORTER_OTLP_{METRICS,LOGS}_* variables,
+ * which win over the generic ones and do not leak into the other signals. */
+static void test_metrics_and_logs_signals(void **state)
+{
+    (void)state;
+    tel_otlp_config c;
+    assert_int_equal(tel_otlp_config_from_env(&c, "metrics"), TEL_OK);
+    assert_int_equal(c.signal, TEL_OTLP_METRICS);
+    assert_string_equal(c.endpoint, "http://localhost:4318/v1/metrics");
+    tel_otlp_config_cleanup(&c);
+    assert_int_equal(tel_otlp_config_from_env(&c, "logs"), TEL_OK);
+    assert_int_equal(c.signal, TEL_OTLP_LOGS);
+    assert_string_equal(c.endpoint, "http://localhost:4318/v1/logs");
+    tel_otlp_config_cleanup(&c);
+    assert_int_equal(tel_otlp_config_init(&c, TEL_OTLP_LOGS), TEL_OK);
+    assert_string_equal(c.endpoint, "http://localhost:4318/v1/logs");
+    tel_otlp_config_cleanup(&c);
+
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector.example:4318/otlp", 1);
+    setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme,authorization=Basic%20abc", 1);
+    setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "4000", 1);
+    setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://metrics:9090/ingest", 1);
+    setenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json", 1);
+    setenv("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-tenant=metrics-team", 1);
+    setenv("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "1500", 1);
+    setenv("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzip", 1);
+    setenv("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "x-stream=logs", 1);
+
+    assert_int_equal(tel_otlp_config_from_env(&c, "metrics"), TEL_OK);
+    assert_string_equal(c.endpoint, "http://metrics:9090/ingest"); /* per signal: as is */
+    assert_int_equal(c.protocol, TEL_OTLP_HTTP_JSON);
+    assert_string_equal(header(&c, "x-tenant"), "metrics-team");
+    assert_string_equal(header(&c, "authorization"), "Basic abc");
+    assert_int_equal(c.timeout_ms, 1500);
+    assert_false(c.gzip);
+    tel_otlp_config_cleanup(&c);
+
+    assert_int_equal(tel_otlp_config_from_env(&c, "logs"), TEL_OK);
+    assert_string_equal(c.endpoint, "https://collector.example:4318/otlp/v1/logs");
+    assert_int_equal(c.protocol, TEL_OTLP_HTTP_PROTOBUF);
+    assert_string_equal(header(&c, "x-tenant"), "acme");
+    assert_string_equal(header(&c, "x-stream"), "logs");
+    assert_int_equal(c.timeout_ms, 4000);
+    assert_true(c.gzip);
+    tel_otlp_config_cleanup(&c);
+
+    assert_int_equal(tel_otlp_config_from_env(&c, "traces"), TEL_OK);
+    assert_string_equal(c.endpoint, "https://collector.example:4318/otlp/v1/traces");
+    assert_null(header(&c, "x-stream"));
+    assert_false(c.gzip);
+    assert_int_equal(c.protocol, TEL_OTLP_HTTP_PROTOBUF);
+    tel_otlp_config_cleanup(&c);
+    assert_int_equal(tel_otlp_config_from_env(&c, "profiles"), TEL_EINVAL);
+    clear_env(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +390,7 @@ int main(void)
         cmocka_unit_test_setup(test_scalars, clear_env),
         cmocka_unit_test_setup(test_api, clear_env),
         cmocka_unit_test_setup(test_grpc_target_and_log_endpoint, clear_env),
+        cmocka_unit_test_setup(test_metrics_and_logs_signals, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

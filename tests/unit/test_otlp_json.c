@@ -227,12 +227,186 @@ static void test_decode_response_json(void **state)
 #undef DEC
 }
 
+/* ---- Metrics and logs ---- */
+
+static json_t *parse_buf(tel_buf *b)
+{
+    assert_null(memchr(b->data, '\n', b->len));
+    json_error_t err;
+    json_t *root = json_loadb((const char *)b->data, b->len, JSON_REJECT_DUPLICATES, &err);
+    if (!root) fail_msg("invalid JSON: %s: %.*s", err.text, (int)b->len, (const char *)b->data);
+    tel_buf_free(b);
+    return root;
+}
+
+static json_t *at(json_t *o, const char *key, size_t i)
+{
+    json_t *a = json_object_get(o, key);
+    assert_true(json_is_array(a));
+    json_t *v = json_array_get(a, i);
+    assert_non_null(v);
+    return v;
+}
+
+static void check_scope(json_t *ss, const char *name, const char *version)
+{
+    json_t *sc = json_object_get(ss, "scope");
+    assert_string_equal(str_at(sc, "name"), name);
+    if (version)
+        assert_string_equal(str_at(sc, "version"), version);
+    else
+        assert_null(json_object_get(sc, "version"));
+}
+
+static void test_metrics_json(void **state)
+{
+    (void)state;
+    metric_fixture f;
+    metric_fixture_init(&f);
+    tel_buf b = TEL_BUF_INIT;
+    assert_int_equal(tel_otlp_encode_metrics_json(&b, NULL, f.m, 4), TEL_OK);
+    json_t *root = parse_buf(&b);
+    assert_int_equal(json_object_size(root), 1);
+    json_t *rm = at(root, "resourceMetrics", 0);
+    assert_int_equal(json_array_size(json_object_get(rm, "scopeMetrics")), 2);
+    json_t *sm = at(rm, "scopeMetrics", 0);
+    check_scope(sm, "bmcfleet.metrics", "1.0");
+    assert_int_equal(json_array_size(json_object_get(sm, "metrics")), 3);
+
+    json_t *m = at(sm, "metrics", 0);
+    assert_string_equal(str_at(m, "name"), "bmc.power.ops");
+    assert_string_equal(str_at(m, "description"), "Power operations");
+    assert_string_equal(str_at(m, "unit"), "{operation}");
+    json_t *sum = json_object_get(m, "sum");
+    assert_int_equal(int_at(sum, "aggregationTemporality"), 2);
+    assert_true(json_is_true(json_object_get(sum, "isMonotonic")));
+    json_t *p = at(sum, "dataPoints", 0);
+    assert_string_equal(str_at(p, "asInt"), "5");
+    assert_string_equal(str_at(p, "startTimeUnixNano"), "1700000000000000000");
+    assert_string_equal(str_at(p, "timeUnixNano"), "1700000060000000000");
+    assert_string_equal(
+        str_at(attr_value(json_object_get(p, "attributes"), 0, "http.route"), "stringValue"),
+        "/v1/servers/{id}");
+    json_t *ex = at(p, "exemplars", 0);
+    assert_string_equal(str_at(ex, "asInt"), "3");
+    assert_string_equal(str_at(ex, "timeUnixNano"), "1700000000000000007");
+    assert_null(json_object_get(ex, "traceId"));
+    p = at(sum, "dataPoints", 1);
+    assert_string_equal(str_at(p, "asInt"), "0");
+    assert_null(json_object_get(p, "attributes"));
+
+    m = at(sm, "metrics", 1);
+    sum = json_object_get(m, "sum");
+    assert_null(json_object_get(sum, "isMonotonic"));
+    assert_null(json_object_get(m, "description"));
+    assert_true(json_real_value(json_object_get(at(sum, "dataPoints", 0), "asDouble")) == -2.5);
+
+    m = at(sm, "metrics", 2);
+    json_t *h = json_object_get(m, "histogram");
+    assert_int_equal(int_at(h, "aggregationTemporality"), 2);
+    p = at(h, "dataPoints", 0);
+    assert_string_equal(str_at(p, "count"), "6");
+    assert_true(json_real_value(json_object_get(p, "sum")) == 42.5);
+    assert_true(json_real_value(json_object_get(p, "min")) == 0.5);
+    assert_true(json_number_value(json_object_get(p, "max")) == 30);
+    static const char *const bc[] = {"1", "2", "0", "3"};
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(json_string_value(at(p, "bucketCounts", (size_t)i)), bc[i]);
+    assert_int_equal(json_array_size(json_object_get(p, "explicitBounds")), 3);
+    assert_true(json_number_value(at(p, "explicitBounds", 1)) == 5);
+    ex = at(p, "exemplars", 0);
+    assert_true(json_real_value(json_object_get(ex, "asDouble")) == 7.5);
+    assert_string_equal(str_at(ex, "traceId"), "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf");
+    assert_string_equal(str_at(ex, "spanId"), "b0b1b2b3b4b5b6b7");
+    assert_string_equal(
+        str_at(attr_value(json_object_get(ex, "filteredAttributes"), 0, "user"), "stringValue"),
+        "u1");
+
+    sm = at(rm, "scopeMetrics", 1);
+    check_scope(sm, "other", NULL);
+    m = at(sm, "metrics", 0);
+    json_t *g = json_object_get(m, "gauge");
+    assert_int_equal(json_object_size(g), 1); /* dataPoints only */
+    p = at(g, "dataPoints", 0);
+    assert_true(json_real_value(json_object_get(p, "asDouble")) == 21.5);
+    assert_null(json_object_get(p, "startTimeUnixNano"));
+    json_decref(root);
+
+    /* Non-finite values use the OTLP/JSON strings. */
+    f.pts[3].value.d = NAN;
+    f.pts[4].max = INFINITY;
+    assert_int_equal(tel_otlp_encode_metrics_json(&b, NULL, f.m, 4), TEL_OK);
+    root = parse_buf(&b);
+    rm = at(root, "resourceMetrics", 0);
+    p = at(json_object_get(at(at(rm, "scopeMetrics", 1), "metrics", 0), "gauge"), "dataPoints", 0);
+    assert_string_equal(str_at(p, "asDouble"), "NaN");
+    p = at(json_object_get(at(at(rm, "scopeMetrics", 0), "metrics", 2), "histogram"), "dataPoints",
+           0);
+    assert_string_equal(str_at(p, "max"), "Infinity");
+    json_decref(root);
+}
+
+static void test_logs_json(void **state)
+{
+    (void)state;
+    log_fixture f;
+    log_fixture_init(&f);
+    tel_attr ra = TEL_ATTR_STR("service.name", "bmc-gateway");
+    tel_resource res = {&ra, 1, NULL};
+    tel_buf b = TEL_BUF_INIT;
+    assert_int_equal(tel_otlp_encode_logs_json(&b, &res, f.ptrs, 3), TEL_OK);
+    json_t *root = parse_buf(&b);
+    json_t *rl = at(root, "resourceLogs", 0);
+    assert_string_equal(
+        str_at(attr_value(json_object_get(json_object_get(rl, "resource"), "attributes"), 0,
+                          "service.name"),
+               "stringValue"),
+        "bmc-gateway");
+    json_t *sl = at(rl, "scopeLogs", 0);
+    check_scope(sl, "bmcfleet.log", "1.0");
+    assert_int_equal(json_array_size(json_object_get(sl, "logRecords")), 2);
+    json_t *r = at(sl, "logRecords", 0);
+    assert_string_equal(str_at(r, "timeUnixNano"), "1700000000000000001");
+    assert_string_equal(str_at(r, "observedTimeUnixNano"), "1700000000000000002");
+    assert_int_equal(int_at(r, "severityNumber"), 13);
+    assert_string_equal(str_at(r, "severityText"), "WARN");
+    assert_string_equal(str_at(json_object_get(r, "body"), "stringValue"), "disk 93% full");
+    assert_int_equal(json_array_size(json_object_get(r, "attributes")), 2);
+    json_t *usage = attr_value(json_object_get(r, "attributes"), 1, "usage");
+    assert_true(json_real_value(json_object_get(usage, "doubleValue")) == 0.93);
+    assert_int_equal(int_at(r, "droppedAttributesCount"), 1);
+    assert_int_equal(int_at(r, "flags"), 1);
+    assert_string_equal(str_at(r, "traceId"), "101112131415161718191a1b1c1d1e1f");
+    assert_string_equal(str_at(r, "spanId"), "2021222324252627");
+    r = at(sl, "logRecords", 1);
+    assert_null(json_object_get(r, "timeUnixNano"));
+    assert_null(json_object_get(r, "body"));
+    assert_null(json_object_get(r, "traceId"));
+    assert_null(json_object_get(r, "flags"));
+    sl = at(rl, "scopeLogs", 1);
+    check_scope(sl, "other", NULL);
+    r = at(sl, "logRecords", 0);
+    assert_string_equal(str_at(json_object_get(r, "body"), "stringValue"), "");
+    json_decref(root);
+
+    /* Invalid UTF-8 in a body is repaired, never passed through. */
+    f.r[1].body = "a\xff";
+    f.r[1].body_len = 2;
+    assert_int_equal(tel_otlp_encode_logs_json(&b, NULL, &f.ptrs[1], 1), TEL_OK);
+    root = parse_buf(&b);
+    r = at(at(at(root, "resourceLogs", 0), "scopeLogs", 0), "logRecords", 0);
+    assert_string_equal(str_at(json_object_get(r, "body"), "stringValue"), "a\xef\xbf\xbd");
+    json_decref(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_span),
         cmocka_unit_test(test_grouping_and_minimal),
         cmocka_unit_test(test_decode_response_json),
+        cmocka_unit_test(test_metrics_json),
+        cmocka_unit_test(test_logs_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -506,6 +506,238 @@ static void test_decode_response(void **state)
     assert_string_equal(out, "nope");
 }
 
+/* ---- Metrics and logs ---- */
+
+static double f64(const pbf *f)
+{
+    assert_non_null(f);
+    assert_int_equal(f->wt, 1);
+    double d;
+    memcpy(&d, &f->v, 8);
+    return d;
+}
+
+static uint64_t u64(const pbf *f)
+{
+    assert_non_null(f);
+    assert_int_equal(f->wt, 1);
+    return f->v;
+}
+
+/* The scope (name, version) of a Scope{Metrics,Logs} and its items (field 2). */
+static int scope_items(const pbf *ss, pbf *out, const char *name, const char *version)
+{
+    int n = pb_fields(ss->d, ss->n, out, PB_MAX_FIELDS);
+    assert_true(n > 0);
+    const pbf *sc = pb_get(out, n, 1, 0);
+    assert_non_null(sc);
+    pbf scf[4];
+    int scn = pb_fields(sc->d, sc->n, scf, 4);
+    assert_true(pb_str_eq(pb_get(scf, scn, 1, 0), name));
+    if (version)
+        assert_true(pb_str_eq(pb_get(scf, scn, 2, 0), version));
+    else
+        assert_null(pb_get(scf, scn, 2, 0));
+    return n;
+}
+
+static void check_exemplar(const pbf *ef, const tel_exemplar *e)
+{
+    pbf x[16];
+    int n = pb_fields(ef->d, ef->n, x, 16);
+    assert_true(u64(pb_get(x, n, 2, 0)) == e->time_ns);
+    if (e->is_int) {
+        assert_true((int64_t)u64(pb_get(x, n, 6, 0)) == e->value.i);
+        assert_null(pb_get(x, n, 3, 0));
+    } else {
+        assert_true(f64(pb_get(x, n, 3, 0)) == e->value.d);
+        assert_null(pb_get(x, n, 6, 0));
+    }
+    if (e->has_span) {
+        const pbf *sid = pb_get(x, n, 4, 0), *tid = pb_get(x, n, 5, 0);
+        assert_true(sid && sid->n == 8 && memcmp(sid->d, e->span_id, 8) == 0);
+        assert_true(tid && tid->n == 16 && memcmp(tid->d, e->trace_id, 16) == 0);
+    } else {
+        assert_null(pb_get(x, n, 4, 0));
+        assert_null(pb_get(x, n, 5, 0));
+    }
+    assert_int_equal(pb_count(x, n, 7), (int)e->n_filtered_attrs);
+    for (uint32_t i = 0; i < e->n_filtered_attrs; i++)
+        check_kv(pb_get(x, n, 7, (int)i), &e->filtered_attrs[i]);
+}
+
+/* A metric message: name, description, unit, then its data message's fields into data[]. */
+static int metric_data(const pbf *mf, const tel_metric *m, uint32_t data_field, pbf *data)
+{
+    pbf x[16];
+    int n = pb_fields(mf->d, mf->n, x, 16);
+    assert_true(pb_str_eq(pb_get(x, n, 1, 0), m->name));
+    if (m->description && *m->description)
+        assert_true(pb_str_eq(pb_get(x, n, 2, 0), m->description));
+    else
+        assert_null(pb_get(x, n, 2, 0));
+    if (m->unit && *m->unit)
+        assert_true(pb_str_eq(pb_get(x, n, 3, 0), m->unit));
+    else
+        assert_null(pb_get(x, n, 3, 0));
+    const pbf *d = pb_get(x, n, data_field, 0);
+    assert_non_null(d);
+    assert_int_equal(n, 1 + (m->description && *m->description) + (m->unit && *m->unit) + 1);
+    return pb_fields(d->d, d->n, data, PB_MAX_FIELDS);
+}
+
+static void check_number_point(const pbf *pf, const tel_metric_point *p)
+{
+    pbf x[32];
+    int n = pb_fields(pf->d, pf->n, x, 32);
+    assert_int_equal(pb_count(x, n, 7), (int)p->n_attrs);
+    for (uint32_t i = 0; i < p->n_attrs; i++)
+        check_kv(pb_get(x, n, 7, (int)i), &p->attrs[i]);
+    if (p->start_ns)
+        assert_true(u64(pb_get(x, n, 2, 0)) == p->start_ns);
+    else
+        assert_null(pb_get(x, n, 2, 0));
+    assert_true(u64(pb_get(x, n, 3, 0)) == p->time_ns);
+    if (p->is_int) {
+        assert_true((int64_t)u64(pb_get(x, n, 6, 0)) == p->value.i); /* also when 0 */
+        assert_null(pb_get(x, n, 4, 0));
+    } else {
+        assert_true(f64(pb_get(x, n, 4, 0)) == p->value.d);
+        assert_null(pb_get(x, n, 6, 0));
+    }
+    assert_int_equal(pb_count(x, n, 5), (int)p->n_exemplars);
+    for (uint32_t i = 0; i < p->n_exemplars; i++)
+        check_exemplar(pb_get(x, n, 5, (int)i), &p->exemplars[i]);
+}
+
+static void test_metrics_pb(void **state)
+{
+    (void)state;
+    metric_fixture f;
+    metric_fixture_init(&f);
+    tel_attr ra = TEL_ATTR_STR("service.name", "bmc-agent");
+    tel_resource res = {&ra, 1, NULL};
+    tel_buf b = TEL_BUF_INIT;
+    assert_int_equal(tel_otlp_encode_metrics_pb(&b, &res, f.m, 4), TEL_OK);
+    int n = resource_spans(&b); /* the ResourceMetrics (same field numbers) */
+    assert_non_null(pb_get(fb, n, 1, 0));
+    assert_int_equal(pb_count(fb, n, 2), 2);
+
+    int sn = scope_items(pb_get(fb, n, 2, 0), fc, "bmcfleet.metrics", "1.0");
+    assert_int_equal(pb_count(fc, sn, 2), 3); /* m0, m1, m3: grouped by scope text */
+    /* m0: monotonic cumulative Sum of ints */
+    int dn = metric_data(pb_get(fc, sn, 2, 0), &f.m[0], 7, fd);
+    assert_int_equal(pb_count(fd, dn, 1), 2);
+    assert_int_equal(pb_get(fd, dn, 2, 0)->v, TEL_TEMPORALITY_CUMULATIVE);
+    assert_int_equal(pb_get(fd, dn, 3, 0)->v, 1);
+    check_number_point(pb_get(fd, dn, 1, 0), &f.pts[0]);
+    check_number_point(pb_get(fd, dn, 1, 1), &f.pts[1]);
+    /* m1: non-monotonic Sum of doubles: is_monotonic (false) is not written */
+    dn = metric_data(pb_get(fc, sn, 2, 1), &f.m[1], 7, fd);
+    assert_null(pb_get(fd, dn, 3, 0));
+    assert_int_equal(pb_get(fd, dn, 2, 0)->v, TEL_TEMPORALITY_CUMULATIVE);
+    check_number_point(pb_get(fd, dn, 1, 0), &f.pts[2]);
+    /* m3: Histogram */
+    dn = metric_data(pb_get(fc, sn, 2, 2), &f.m[3], 9, fd);
+    assert_int_equal(pb_get(fd, dn, 2, 0)->v, TEL_TEMPORALITY_CUMULATIVE);
+    assert_int_equal(pb_count(fd, dn, 1), 1);
+    const pbf *hp = pb_get(fd, dn, 1, 0);
+    int hn = pb_fields(hp->d, hp->n, fe, PB_MAX_FIELDS);
+    const tel_metric_point *p = &f.pts[4];
+    assert_int_equal(pb_count(fe, hn, 9), 1);
+    check_kv(pb_get(fe, hn, 9, 0), &p->attrs[0]);
+    assert_true(u64(pb_get(fe, hn, 2, 0)) == p->start_ns);
+    assert_true(u64(pb_get(fe, hn, 3, 0)) == p->time_ns);
+    assert_true(u64(pb_get(fe, hn, 4, 0)) == 6);
+    assert_true(f64(pb_get(fe, hn, 5, 0)) == 42.5);
+    assert_true(f64(pb_get(fe, hn, 11, 0)) == 0.5);
+    assert_true(f64(pb_get(fe, hn, 12, 0)) == 30);
+    const pbf *bc = pb_get(fe, hn, 6, 0), *eb = pb_get(fe, hn, 7, 0);
+    assert_true(bc && bc->wt == 2 && bc->n == 4 * 8); /* packed fixed64 */
+    assert_true(eb && eb->wt == 2 && eb->n == 3 * 8); /* packed double */
+    for (int i = 0; i < 4; i++) {
+        uint64_t v;
+        memcpy(&v, bc->d + 8 * i, 8);
+        assert_true(v == f.buckets[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        double v;
+        memcpy(&v, eb->d + 8 * i, 8);
+        assert_true(v == f.bounds[i]);
+    }
+    assert_int_equal(pb_count(fe, hn, 8), 1);
+    check_exemplar(pb_get(fe, hn, 8, 0), &f.ex[0]);
+
+    sn = scope_items(pb_get(fb, n, 2, 1), fc, "other", NULL);
+    assert_int_equal(pb_count(fc, sn, 2), 1);
+    dn = metric_data(pb_get(fc, sn, 2, 0), &f.m[2], 5, fd); /* Gauge */
+    assert_int_equal(dn, 1);                                /* data points only: no temporality */
+    check_number_point(pb_get(fd, dn, 1, 0), &f.pts[3]);
+
+    /* Nothing to send: an empty request. */
+    size_t before = b.len;
+    assert_int_equal(tel_otlp_encode_metrics_pb(&b, NULL, f.m, 0), TEL_OK);
+    assert_int_equal(b.len, before);
+    assert_int_equal(tel_otlp_encode_metrics_pb(&b, NULL, NULL, 1), TEL_EINVAL);
+    tel_buf_free(&b);
+}
+
+static void test_logs_pb(void **state)
+{
+    (void)state;
+    log_fixture f;
+    log_fixture_init(&f);
+    tel_buf b = TEL_BUF_INIT;
+    assert_int_equal(tel_otlp_encode_logs_pb(&b, NULL, f.ptrs, 3), TEL_OK);
+    int n = resource_spans(&b);
+    assert_int_equal(pb_count(fb, n, 2), 2);
+    int sn = scope_items(pb_get(fb, n, 2, 0), fc, "bmcfleet.log", "1.0");
+    assert_int_equal(pb_count(fc, sn, 2), 2); /* r0 and r2 */
+
+    const pbf *lr = pb_get(fc, sn, 2, 0);
+    int ln = pb_fields(lr->d, lr->n, fd, PB_MAX_FIELDS);
+    const tel_log_record *r = &f.r[0];
+    assert_true(u64(pb_get(fd, ln, 1, 0)) == r->time_ns);
+    assert_true(u64(pb_get(fd, ln, 11, 0)) == r->observed_time_ns);
+    assert_int_equal(pb_get(fd, ln, 2, 0)->v, TEL_SEVERITY_WARN);
+    assert_true(pb_str_eq(pb_get(fd, ln, 3, 0), "WARN"));
+    const pbf *body = pb_get(fd, ln, 5, 0);
+    pbf av[4];
+    int an = pb_fields(body->d, body->n, av, 4);
+    assert_int_equal(an, 1);
+    assert_true(pb_str_eq(pb_get(av, an, 1, 0), "disk 93% full"));
+    assert_int_equal(pb_count(fd, ln, 6), 2);
+    check_kv(pb_get(fd, ln, 6, 0), &f.attrs[0]);
+    check_kv(pb_get(fd, ln, 6, 1), &f.attrs[1]);
+    assert_int_equal(pb_get(fd, ln, 7, 0)->v, 1);
+    const pbf *fl = pb_get(fd, ln, 8, 0);
+    assert_true(fl && fl->wt == 5 && fl->v == 1);
+    const pbf *tid = pb_get(fd, ln, 9, 0), *sid = pb_get(fd, ln, 10, 0);
+    assert_true(tid && tid->n == 16 && memcmp(tid->d, r->trace_id, 16) == 0);
+    assert_true(sid && sid->n == 8 && memcmp(sid->d, r->span_id, 8) == 0);
+
+    /* r2: no time, no body, no span */
+    lr = pb_get(fc, sn, 2, 1);
+    ln = pb_fields(lr->d, lr->n, fd, PB_MAX_FIELDS);
+    assert_null(pb_get(fd, ln, 1, 0));
+    assert_true(u64(pb_get(fd, ln, 11, 0)) == f.r[2].observed_time_ns);
+    assert_int_equal(pb_get(fd, ln, 2, 0)->v, TEL_SEVERITY_ERROR);
+    assert_null(pb_get(fd, ln, 5, 0));
+    assert_null(pb_get(fd, ln, 8, 0));
+    assert_null(pb_get(fd, ln, 9, 0));
+    assert_null(pb_get(fd, ln, 10, 0));
+
+    /* r1: an empty body is still a string value */
+    sn = scope_items(pb_get(fb, n, 2, 1), fc, "other", NULL);
+    lr = pb_get(fc, sn, 2, 0);
+    ln = pb_fields(lr->d, lr->n, fd, PB_MAX_FIELDS);
+    body = pb_get(fd, ln, 5, 0);
+    an = pb_fields(body->d, body->n, av, 4);
+    assert_int_equal(an, 1);
+    assert_true(av[0].field == 1 && av[0].wt == 2 && av[0].n == 0);
+    tel_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +749,8 @@ int main(void)
         cmocka_unit_test(test_append_and_reuse),
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_decode_response),
+        cmocka_unit_test(test_metrics_pb),
+        cmocka_unit_test(test_logs_pb),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,15 +1,19 @@
-/* Span exporters: console, file (OTLP JSON lines) and OTLP (HTTP protobuf / HTTP JSON; the gRPC
- * transport plugs in through tel_otlp_transport, see otlp.h), and selection from
- * OTEL_TRACES_EXPORTER.
+/* Span, metric and log exporters: console, file (OTLP JSON lines) and OTLP (HTTP protobuf / HTTP
+ * JSON; the gRPC transport plugs in through tel_otlp_transport, see otlp.h), and selection from
+ * OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER and OTEL_LOGS_EXPORTER.
  *
- * Every exporter follows the tel_span_exporter contract (processor.h): export_spans is called by
- * one thread at a time, shutdown may come from any thread and ends an in-flight export promptly.
- * Log lines go to stderr, rate limited, and never contain header values or URL credentials. */
+ * Every exporter follows the exporter contract of its signal (tel_span_exporter in processor.h,
+ * tel_metric_exporter in metric_data.h, tel_log_exporter in log_data.h): export is called by one
+ * thread at a time, shutdown may come from any thread and ends an in-flight export promptly. The
+ * three signals share one implementation per kind; only the encoders differ. Log lines go to
+ * stderr, rate limited, and never contain header values or URL credentials. */
 #ifndef TELEMETRY_EXPORTER_H
 #define TELEMETRY_EXPORTER_H
 
 #include <stdio.h>
 
+#include "log_data.h"
+#include "metric_data.h"
 #include "otlp.h"
 #include "processor.h"
 
@@ -20,12 +24,19 @@ extern "C" {
 /* Console exporter: one human-readable block per span on `out` (borrowed; stdout when NULL),
  * flushed after each export call. Thread safe. */
 tel_span_exporter *tel_console_exporter_create(FILE *out);
+/* The same for metrics (a block per metric: its points, histogram buckets and exemplars) and for
+ * log records (a line per record). */
+tel_metric_exporter *tel_console_metric_exporter_create(FILE *out);
+tel_log_exporter *tel_console_log_exporter_create(FILE *out);
 
 /* File exporter: appends one OTLP/JSON ExportTraceServiceRequest per line (per export call) to
  * `path`, which it opens in append mode (created 0644). Each line is written with a single
  * write(2) on an O_APPEND descriptor, so lines of concurrent writers never interleave.
  * Thread safe. NULL when the file cannot be opened (reported on stderr). */
 tel_span_exporter *tel_file_exporter_create(const char *path);
+/* The same with ExportMetricsServiceRequest / ExportLogsServiceRequest lines. */
+tel_metric_exporter *tel_file_metric_exporter_create(const char *path);
+tel_log_exporter *tel_file_log_exporter_create(const char *path);
 
 /* OTLP exporter over the transport described by cfg (copied; tel_otlp_transport_create picks
  * HTTP or the registered gRPC transport). export_spans encodes the batch (protobuf, or JSON for
@@ -39,12 +50,21 @@ tel_span_exporter *tel_otlp_span_exporter_create(const tel_otlp_config *cfg);
  * with the exporter, also when this call fails). */
 tel_span_exporter *tel_otlp_span_exporter_create_with_transport(const tel_otlp_config *cfg,
                                                                 tel_otlp_transport *transport);
+/* The same for metrics (POSTed to the metrics endpoint: make cfg with signal "metrics") and log
+ * records ("logs"). A configuration of another signal is used as given, with a warning. */
+tel_metric_exporter *tel_otlp_metric_exporter_create(const tel_otlp_config *cfg);
+tel_metric_exporter *tel_otlp_metric_exporter_create_with_transport(const tel_otlp_config *cfg,
+                                                                    tel_otlp_transport *transport);
+tel_log_exporter *tel_otlp_log_exporter_create(const tel_otlp_config *cfg);
+tel_log_exporter *tel_otlp_log_exporter_create_with_transport(const tel_otlp_config *cfg,
+                                                              tel_otlp_transport *transport);
 
-/* Counters of an OTLP exporter (monotonic; read lock-free from any thread). */
+/* Counters of an OTLP exporter (monotonic; read lock-free from any thread). Items are spans,
+ * metric data points or log records. */
 typedef struct tel_otlp_exporter_stats {
-    uint64_t exports;           /* export_spans calls */
-    uint64_t items_ok;          /* spans in accepted requests (partially rejected ones included) */
-    uint64_t items_failed;      /* spans in requests that failed for good */
+    uint64_t exports;           /* export calls */
+    uint64_t items_ok;          /* items in accepted requests (partially rejected ones included) */
+    uint64_t items_failed;      /* items in requests that failed for good */
     uint64_t attempts;          /* transport sends */
     uint64_t retries;           /* sends after the first of an export */
     uint64_t partial_successes; /* accepted responses with a partial_success */
@@ -54,6 +74,11 @@ typedef struct tel_otlp_exporter_stats {
 
 /* Reads the counters of an exporter made by tel_otlp_span_exporter_create*. Thread safe. */
 void tel_otlp_exporter_get_stats(tel_span_exporter *exporter, tel_otlp_exporter_stats *out);
+/* The same for exporters made by tel_otlp_metric_exporter_create* / tel_otlp_log_exporter_create*
+ * (all zero for any other exporter). */
+void tel_otlp_metric_exporter_get_stats(tel_metric_exporter *exporter,
+                                        tel_otlp_exporter_stats *out);
+void tel_otlp_log_exporter_get_stats(tel_log_exporter *exporter, tel_otlp_exporter_stats *out);
 
 /* Which exporter OTEL_TRACES_EXPORTER names: "otlp" (default), "console", "file", "none".
  * Unknown names warn on stderr and mean otlp; a list ("otlp,console") uses its first member
@@ -62,6 +87,18 @@ void tel_otlp_exporter_get_stats(tel_span_exporter *exporter, tel_otlp_exporter_
  * stderr). The file path is OTEL_EXPORTER_FILE_TRACES_PATH, else OTEL_EXPORTER_FILE_PATH, else
  * "traces.jsonl". */
 tel_span_exporter *tel_span_exporter_from_env(bool *simple);
+
+/* Which exporter OTEL_METRICS_EXPORTER names, by the same rules: "otlp" (default, configured by
+ * OTEL_EXPORTER_OTLP_[METRICS_]*), "console", "file" (OTEL_EXPORTER_FILE_METRICS_PATH, else
+ * OTEL_EXPORTER_FILE_PATH, else "metrics.jsonl"), "none" (NULL). For a periodic reader. */
+tel_metric_exporter *tel_metric_exporter_from_env(void);
+
+/* Which exporter OTEL_LOGS_EXPORTER names, by the same rules, except that the default is "none"
+ * (log lines always go to stderr; OTLP export of them is opted into): "otlp"
+ * (OTEL_EXPORTER_OTLP_[LOGS_]*), "console", "file" (OTEL_EXPORTER_FILE_LOGS_PATH, else
+ * OTEL_EXPORTER_FILE_PATH, else "logs.jsonl"), "none" or unset (NULL). For a batch log record
+ * processor (log_data.h). */
+tel_log_exporter *tel_log_exporter_from_env(void);
 
 #ifdef __cplusplus
 }

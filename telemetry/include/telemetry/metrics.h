@@ -1,14 +1,24 @@
 /* Metrics API: meter provider, meters, instruments, recording, periodic reader, Prometheus text.
  *
- * DRAFT by the lead; the metrics implementer may refine it (report changes).
- *
  * Recording is thread safe and lock-free, and allocates nothing once an attribute set has been
  * seen by the instrument. Temporality is cumulative. Each instrument keeps at most
  * cardinality_limit attribute sets (default 2000); measurements for further sets go to the
  * overflow set {otel.metric.overflow=true}. Attribute values that the secrets policy denies
  * (redact.h) are stored as "[REDACTED]". Instrument names follow the API spec's syntax
  * (ASCII letter first, then letters, digits, '_', '.', '-', '/'; at most 255); an invalid name
- * gives a no-op instrument and a warning. */
+ * gives a no-op instrument and a warning.
+ *
+ * Attribute keys passed to recording calls must be string literals, or strings that stay
+ * unchanged at the same address for the provider's lifetime (the convention of span attribute
+ * keys): a set is recognised by key address first and by key text otherwise. Values (strings
+ * included) may be temporaries; they are copied when a set is first seen. The order of the
+ * attributes does not matter ({a,b} and {b,a} are one set); a repeated key keeps its last value;
+ * attributes with a NULL or empty key are dropped; at most 128 attributes per set are kept.
+ * Add secrets-policy fragments (tel_redact_add_key) before recording: the policy decision per
+ * key is cached.
+ *
+ * When the provider is disabled (config or OTEL_SDK_DISABLED=true) every meter and instrument is
+ * a shared no-op: nothing is allocated, no thread is started, and a recording costs one branch. */
 #ifndef TELEMETRY_METRICS_H
 #define TELEMETRY_METRICS_H
 
@@ -47,16 +57,36 @@ typedef struct tel_meter_provider_config {
     bool disabled;
 } tel_meter_provider_config;
 
-/* Creates a meter provider (cfg may be NULL). The caller owns it. */
+/* Creates a meter provider (cfg may be NULL: everything from the environment). The exemplar
+ * filter comes from OTEL_METRICS_EXEMPLAR_FILTER (trace_based, always_on, always_off) unless
+ * cfg->has_exemplar_filter. A borrowed resource must outlive the provider. Returns a shared
+ * no-op provider (nothing allocated) when disabled, NULL on allocation failure. The caller owns
+ * the result (tel_meter_provider_destroy). Thread safe. */
 tel_meter_provider *tel_meter_provider_create(const tel_meter_provider_config *cfg);
-/* Flushes (final collection and export by every reader) and frees. */
+/* Collects and exports now through every periodic reader, waiting at most timeout_ms in total.
+ * Returns TEL_OK, the first exporter error, TEL_ETIMEDOUT or TEL_ESHUTDOWN. Thread safe. */
+int tel_meter_provider_force_flush(tel_meter_provider *p, int64_t timeout_ms);
+/* Stops every periodic reader after a final collection and export, within timeout_ms in total
+ * (past it the exporter is shut down, which ends an in-flight export). Recording keeps working
+ * and tel_prometheus_render still renders; nothing is exported any more. Idempotent. Returns
+ * TEL_OK, the first exporter error or TEL_ETIMEDOUT. */
+int tel_meter_provider_shutdown(tel_meter_provider *p, int64_t timeout_ms);
+/* Shuts down (if not done yet: each reader bounded by its export timeout plus 1 s) and frees the
+ * provider with its meters, instruments, readers and exporters. No other thread may use the
+ * provider or its instruments any more. NULL and the no-op provider are ignored. */
 void tel_meter_provider_destroy(tel_meter_provider *p);
-/* The meter for an instrumentation scope (same pointer for the same name/version). Owned by p. */
+/* The provider's resource (borrowed; NULL for the no-op provider). */
+const tel_resource *tel_meter_provider_resource(const tel_meter_provider *p);
+/* The meter for an instrumentation scope (same pointer for the same name/version; name and
+ * version are copied; NULL or "" version means none). Owned by p. Never NULL: a no-op meter when
+ * p is NULL, disabled, or memory runs out. Thread safe. */
 tel_meter *tel_meter_get(tel_meter_provider *p, const char *name, const char *version);
 
-/* Options for instrument creation. unit and description may be NULL. For histograms, bounds
- * (ascending, n_bounds) replace the default buckets when given. value_is_int selects int64
- * values (counters, up-down counters, gauges; histograms are double). */
+/* Options for instrument creation (copied). unit and description may be NULL. For histograms,
+ * bounds (finite, strictly ascending, at most 4096; n_bounds may be 0 for a single bucket)
+ * replace the default buckets when non-NULL; invalid bounds warn and keep the defaults. A value
+ * v falls in the first bucket whose bound b satisfies v <= b. value_is_int selects int64 values
+ * (counters, up-down counters, gauges, observables; histograms are double). */
 typedef struct tel_instrument_opts {
     const char *unit;
     const char *description;
@@ -65,46 +95,84 @@ typedef struct tel_instrument_opts {
     bool value_is_int;
 } tel_instrument_opts;
 
-/* Creates (or returns the existing identical) synchronous instrument. Never NULL: an invalid
- * name or a disabled provider gives a no-op instrument. Owned by the meter's provider. */
+/* Creates (or returns the existing identical) synchronous instrument: COUNTER,
+ * UP_DOWN_COUNTER, HISTOGRAM or GAUGE. Identical means same meter, name (case-insensitive),
+ * kind, unit, description, value type and bounds; a differing instrument of the same name is
+ * created anyway with a warning (both are exported). Never NULL: an invalid name or kind, a
+ * disabled provider or an allocation failure gives a no-op instrument. Owned by the meter's
+ * provider. Thread safe. */
 tel_instrument *tel_meter_create(tel_meter *m, tel_instrument_kind kind, const char *name,
                                  const tel_instrument_opts *opts);
 
-/* Observable instruments: cb is called at each collection with an observer to report values. */
+/* Observable instruments (OBSERVABLE_COUNTER, OBSERVABLE_UP_DOWN_COUNTER, OBSERVABLE_GAUGE):
+ * cb is called at each collection, on the collecting thread (collections are serialised), with
+ * an observer to report the current values (cumulative totals for counters); ud is borrowed.
+ * Only the attribute sets observed by the latest callback are exported. A callback must not
+ * collect, render, flush or shut the provider down. Always a new instrument (callbacks are not
+ * merged). Never NULL (no-op as for tel_meter_create). */
 typedef struct tel_observer tel_observer;
 typedef void (*tel_observe_cb)(tel_observer *obs, void *ud);
 tel_instrument *tel_meter_create_observable(tel_meter *m, tel_instrument_kind kind,
                                             const char *name, const tel_instrument_opts *opts,
                                             tel_observe_cb cb, void *ud);
-/* Reports one observation from inside a callback. */
+/* Reports one observation from inside a callback (obs is valid only during the callback); the
+ * last observation of a set in one callback wins. */
 void tel_observe_int(tel_observer *obs, int64_t value, const tel_attr *attrs, size_t n);
 void tel_observe_double(tel_observer *obs, double value, const tel_attr *attrs, size_t n);
 
-/* Recording (counters reject negative values with a rate-limited warning). attrs are copied the
- * first time a set is seen. Thread safe. */
+/* Recording. Counters reject negative and NaN values with a rate-limited warning; up-down
+ * counters accept any value but NaN; histograms ignore NaN. A double recorded on an int64
+ * instrument is truncated (saturating). A call on an instrument of another kind, or on a no-op
+ * instrument, does nothing. attrs are copied the first time a set is seen (see the key rule
+ * above). With an exemplar filter other than always_off, the measurement may be kept as an
+ * exemplar with the calling thread's current span (tel_span_current) ids. Thread safe,
+ * lock-free and allocation-free once the set exists. */
 void tel_counter_add(tel_instrument *c, double value, const tel_attr *attrs, size_t n);
 void tel_counter_add_int(tel_instrument *c, int64_t value, const tel_attr *attrs, size_t n);
 void tel_histogram_record(tel_instrument *h, double value, const tel_attr *attrs, size_t n);
 void tel_gauge_set(tel_instrument *g, double value, const tel_attr *attrs, size_t n);
 void tel_gauge_set_int(tel_instrument *g, int64_t value, const tel_attr *attrs, size_t n);
 
-/* Collects every instrument now and calls fn with the result (borrowed for the call). */
+/* True unless in is a no-op instrument (lets callers skip building attributes). */
+bool tel_instrument_enabled(const tel_instrument *in);
+
+/* Runs the observable callbacks, collects every instrument now and calls fn with the result and
+ * the provider's resource (all borrowed for the call). Instruments without points are left out.
+ * Returns TEL_OK, TEL_EINVAL, TEL_EDISABLED (no-op provider; fn not called) or TEL_ENOMEM.
+ * Thread safe (collections are serialised and never block recording). */
 int tel_meter_provider_collect(tel_meter_provider *p,
                                void (*fn)(const tel_resource *res, const tel_metric *metrics,
                                           size_t n, void *ud),
                                void *ud);
 
-/* Periodic reader: collects every interval_ms (OTEL_METRIC_EXPORT_INTERVAL, default 60000) and
- * exports with timeout_ms (OTEL_METRIC_EXPORT_TIMEOUT, default 30000) on its own thread; a final
- * collection and export on shutdown. The provider owns the reader and the exporter. */
+/* Periodic reader: collects every interval_ms (0: OTEL_METRIC_EXPORT_INTERVAL, default 60000)
+ * and exports with a deadline of timeout_ms (0: OTEL_METRIC_EXPORT_TIMEOUT, default 30000) on
+ * its own thread (a collection without points is not exported); a final collection and export
+ * on shutdown. At most 4 readers. The provider owns the reader and the exporter from this call
+ * on (on failure the exporter is shut down and destroyed at once). Returns TEL_OK, TEL_EINVAL,
+ * TEL_EDISABLED, TEL_ESHUTDOWN, TEL_EFULL or TEL_ENOMEM. Thread safe. */
 int tel_meter_provider_add_periodic_reader(tel_meter_provider *p, tel_metric_exporter *exp,
                                            uint32_t interval_ms, uint32_t timeout_ms);
 
-/* Prometheus text exposition (format 0.0.4), or OpenMetrics 1.0 text with exemplars when
- * openmetrics is true, of everything the provider holds, into out (a tel_buf, see otlp.h).
- * Returns TEL_OK or TEL_ENOMEM. */
+/* Prometheus text exposition (format 0.0.4), or OpenMetrics 1.0 text with exemplars and the
+ * "# EOF" line when openmetrics is true, of everything the provider holds, appended to out (a
+ * tel_buf, see otlp.h). Follows the OpenTelemetry Prometheus compatibility rules: names and
+ * label names sanitised, unit suffixes, "_total" on monotonic sums, histograms as cumulative
+ * _bucket{le} lines with +Inf, _sum and _count (when negative values are possible _sum is left
+ * out, and in OpenMetrics _count with it), otel_scope_name/otel_scope_version labels, resource
+ * attributes as target_info. Families are
+ * ordered by name and series by labels; a family whose name an instrument of another type
+ * already took is dropped with a warning. Runs the observable callbacks (a collection).
+ * Returns TEL_OK, TEL_ENOMEM or TEL_EINVAL (out is then left at its previous length). Thread
+ * safe for distinct buffers. */
 struct tel_buf;
 int tel_prometheus_render(tel_meter_provider *p, bool openmetrics, struct tel_buf *out);
+
+/* The Content-Type of tel_prometheus_render's output (static strings). */
+const char *tel_prometheus_content_type(bool openmetrics);
+/* True when an HTTP Accept header value asks for OpenMetrics text (application/openmetrics-text
+ * with a q value not below any text/plain entry). NULL: false. */
+bool tel_prometheus_accepts_openmetrics(const char *accept);
 
 #ifdef __cplusplus
 }

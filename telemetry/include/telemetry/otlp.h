@@ -10,6 +10,8 @@
 #define TELEMETRY_OTLP_H
 
 #include "common.h"
+#include "log_data.h"
+#include "metric_data.h"
 #include "resource.h"
 #include "span_data.h"
 
@@ -73,6 +75,34 @@ int tel_otlp_encode_traces_pb(tel_buf *out, const tel_resource *res,
  * Returns TEL_OK or TEL_ENOMEM (out restored). Thread safe for distinct buffers. */
 int tel_otlp_encode_traces_json(tel_buf *out, const tel_resource *res,
                                 const tel_span_data *const *spans, size_t n);
+
+/* Encodes an ExportMetricsServiceRequest as protobuf, appending to out: one ResourceMetrics for
+ * `res` (may be NULL), one ScopeMetrics per distinct (scope_name, scope_version) in first-seen
+ * order, metrics in input order within a scope. SUM gives a Sum (aggregation_temporality,
+ * is_monotonic), GAUGE a Gauge, HISTOGRAM a Histogram whose points carry count, sum, packed
+ * bucket_counts (n_bounds + 1) and explicit_bounds, min and max (when has_min_max); points of
+ * every type carry attributes, start time (when non-zero), time, and exemplars (time, value,
+ * trace_id/span_id when has_span, filtered attributes). Integer values are as_int, others
+ * as_double. Everything is borrowed. Returns TEL_OK, TEL_EINVAL or TEL_ENOMEM (out restored).
+ * Thread safe for distinct buffers. */
+int tel_otlp_encode_metrics_pb(tel_buf *out, const tel_resource *res, const tel_metric *metrics,
+                               size_t n);
+/* The same request as OTLP/JSON, with the conventions of tel_otlp_encode_traces_json. */
+int tel_otlp_encode_metrics_json(tel_buf *out, const tel_resource *res, const tel_metric *metrics,
+                                 size_t n);
+
+/* Encodes an ExportLogsServiceRequest as protobuf, appending to out: one ResourceLogs for `res`
+ * (may be NULL), one ScopeLogs per distinct (scope_name, scope_version) in first-seen order,
+ * records in input order. Each LogRecord carries time and observed time (when non-zero),
+ * severity number and text, the body as a string AnyValue (when body is not NULL), attributes,
+ * dropped_attributes_count, and, when has_span, trace_id, span_id and flags (the W3C trace
+ * flags). Records are borrowed. Returns TEL_OK, TEL_EINVAL or TEL_ENOMEM (out restored). Thread
+ * safe for distinct buffers. */
+int tel_otlp_encode_logs_pb(tel_buf *out, const tel_resource *res,
+                            const tel_log_record *const *recs, size_t n);
+/* The same request as OTLP/JSON, with the conventions of tel_otlp_encode_traces_json. */
+int tel_otlp_encode_logs_json(tel_buf *out, const tel_resource *res,
+                              const tel_log_record *const *recs, size_t n);
 
 /* ---- Responses ---- */
 

@@ -1,0 +1,360 @@
+/* The batch engine of the span and log record processors: queue consumer, export thread,
+ * flush, bounded shutdown and fork handling (see batch_internal.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch_internal.h"
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static tel__batch *registry;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static inline atomic_size_t *cell_seq(tel__batch *b, size_t pos)
+{
+    return (atomic_size_t *)(b->cells + (pos & b->mask) * b->stride);
+}
+
+static size_t queued(tel__batch *b)
+{
+    size_t e = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
+    size_t d = atomic_load_explicit(&b->dequeue_pos, memory_order_relaxed);
+    return e > d ? e - d : 0;
+}
+
+void tel__batch_note_dropped(tel__batch *b)
+{
+    atomic_fetch_add_explicit(&b->dropped, 1, memory_order_relaxed);
+    uint64_t now = tel_mono_ns();
+    uint64_t last = atomic_load_explicit(&b->last_warn_ns, memory_order_relaxed);
+    if (last != 0 && now - last < 10ull * 1000000000ull) return;
+    if (!atomic_compare_exchange_strong(&b->last_warn_ns, &last, now)) return;
+    fprintf(stderr,
+            "{\"level\":\"warn\",\"message\":\"%s queue full, %ss dropped\","
+            "\"dropped_total\":%llu,\"queue_size\":%u}\n",
+            b->what, b->what, (unsigned long long)atomic_load(&b->dropped), b->cfg.max_queue_size);
+}
+
+void tel__batch_wake_full(tel__batch *b)
+{
+    if (atomic_exchange(&b->wake_pending, true)) return;
+    pthread_mutex_lock(&b->lock);
+    pthread_cond_signal(&b->wake);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Takes up to max published records into the owner's batch slots. Export thread only (or the
+ * shutting-down thread once the export thread is gone). */
+static size_t drain(tel__batch *b, size_t max)
+{
+    size_t n = 0;
+    size_t pos = atomic_load_explicit(&b->dequeue_pos, memory_order_relaxed);
+    while (n < max) {
+        atomic_size_t *seq = cell_seq(b, pos);
+        size_t s = atomic_load_explicit(seq, memory_order_acquire);
+        if ((intptr_t)s - (intptr_t)(pos + 1) < 0)
+            break; /* empty, or a producer has not published yet */
+        b->ops->take(b->owner, (unsigned char *)seq + TEL__BATCH_CELL_HEADER, n);
+        n++;
+        atomic_store_explicit(seq, pos + b->mask + 1, memory_order_release);
+        pos++;
+    }
+    /* Published once per batch: producers read it, and a per-cell store would bounce its cache
+     * line between the cores on every record. */
+    atomic_store_explicit(&b->dequeue_pos, pos, memory_order_relaxed);
+    return n;
+}
+
+static void export_batch(tel__batch *b, size_t n)
+{
+    uint64_t deadline = tel_mono_ns() + (uint64_t)b->cfg.export_timeout_ms * 1000000u;
+    int rc = b->ops->export_batch(b->owner, n, deadline);
+    if (rc == TEL_OK)
+        atomic_fetch_add_explicit(&b->exported, n, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&b->export_failed, n, memory_order_relaxed);
+}
+
+static void timespec_after_ms(struct timespec *ts, uint64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)((ms % 1000) * 1000000);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void *export_thread(void *arg)
+{
+    tel__batch *b = arg;
+    pthread_mutex_lock(&b->lock);
+    for (;;) {
+        uint64_t flush_target = b->flush_requested;
+        bool stopping = b->stopping;
+        if (!stopping && flush_target == b->flush_done &&
+            queued(b) < b->cfg.max_export_batch_size) {
+            struct timespec ts;
+            timespec_after_ms(&ts, b->cfg.schedule_delay_ms);
+            while (!b->stopping && b->flush_requested == b->flush_done &&
+                   !atomic_load(&b->wake_pending)) {
+                if (pthread_cond_timedwait(&b->wake, &b->lock, &ts) == ETIMEDOUT) break;
+            }
+            flush_target = b->flush_requested;
+            stopping = b->stopping;
+        }
+        atomic_store(&b->wake_pending, false);
+        pthread_mutex_unlock(&b->lock);
+
+        /* Export everything queued now (a scheduled run, a full batch, a flush or shutdown). */
+        size_t n;
+        while ((n = drain(b, b->cfg.max_export_batch_size)) > 0) {
+            export_batch(b, n);
+            if (!stopping && flush_target == b->flush_done &&
+                queued(b) < b->cfg.max_export_batch_size)
+                break;
+        }
+        if (flush_target != b->flush_done && b->ops->exporter_flush)
+            b->ops->exporter_flush(b->owner, b->cfg.export_timeout_ms);
+
+        pthread_mutex_lock(&b->lock);
+        if (flush_target != b->flush_done) {
+            b->flush_done = flush_target;
+            pthread_cond_broadcast(&b->done);
+        }
+        if (stopping && queued(b) == 0) break;
+    }
+    b->exited = true;
+    pthread_cond_broadcast(&b->done);
+    pthread_mutex_unlock(&b->lock);
+    return NULL;
+}
+
+static int start_thread(tel__batch *b)
+{
+    b->exited = false;
+    int rc = pthread_create(&b->thread, NULL, export_thread, b);
+    b->thread_started = rc == 0;
+    return rc == 0 ? TEL_OK : TEL_ENOMEM;
+}
+
+static int wait_done(tel__batch *b, const struct timespec *deadline,
+                     bool (*pred)(tel__batch *, uint64_t), uint64_t arg)
+{
+    while (!pred(b, arg)) {
+        if (pthread_cond_timedwait(&b->done, &b->lock, deadline) == ETIMEDOUT)
+            return pred(b, arg) ? TEL_OK : TEL_ETIMEDOUT;
+    }
+    return TEL_OK;
+}
+
+static bool flushed(tel__batch *b, uint64_t gen)
+{
+    return b->flush_done >= gen || b->exited;
+}
+
+static bool exited(tel__batch *b, uint64_t unused)
+{
+    (void)unused;
+    return b->exited;
+}
+
+int tel__batch_force_flush(tel__batch *b, int64_t timeout_ms)
+{
+    struct timespec dl;
+    timespec_after_ms(&dl, timeout_ms > 0 ? (uint64_t)timeout_ms : 0);
+    pthread_mutex_lock(&b->lock);
+    if (b->exited || !b->thread_started) {
+        pthread_mutex_unlock(&b->lock);
+        return TEL_ESHUTDOWN;
+    }
+    uint64_t gen = ++b->flush_requested;
+    pthread_cond_signal(&b->wake);
+    int rc = wait_done(b, &dl, flushed, gen);
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+int tel__batch_shutdown(tel__batch *b, int64_t timeout_ms)
+{
+    uint64_t total = timeout_ms > 0 ? (uint64_t)timeout_ms : 0;
+    struct timespec soft, hard;
+    /* Let the thread drain for most of the bound, then abort the exporter's in-flight work. */
+    timespec_after_ms(&soft, total - total / 5);
+    timespec_after_ms(&hard, total);
+    pthread_mutex_lock(&b->lock);
+    if (!b->thread_started) {
+        pthread_mutex_unlock(&b->lock);
+        return TEL_OK;
+    }
+    b->stopping = true;
+    pthread_cond_signal(&b->wake);
+    int rc = wait_done(b, &soft, exited, 0);
+    pthread_mutex_unlock(&b->lock);
+    if (rc != TEL_OK) {
+        b->ops->exporter_shutdown(b->owner);
+        pthread_mutex_lock(&b->lock);
+        rc = wait_done(b, &hard, exited, 0);
+        pthread_mutex_unlock(&b->lock);
+    }
+    if (rc == TEL_OK) {
+        pthread_join(b->thread, NULL);
+        b->ops->exporter_shutdown(b->owner);
+    } else {
+        /* The exporter ignored the abort: leave the thread behind rather than hang. */
+        pthread_detach(b->thread);
+        pthread_mutex_lock(&b->lock);
+        b->detached = true;
+        pthread_mutex_unlock(&b->lock);
+        fprintf(stderr,
+                "{\"level\":\"error\",\"message\":\"%s exporter did not stop within the "
+                "shutdown timeout\"}\n",
+                b->what);
+    }
+    pthread_mutex_lock(&b->lock);
+    b->thread_started = false;
+    pthread_mutex_unlock(&b->lock);
+    /* Whatever is still queued can no longer be exported. */
+    if (rc == TEL_OK) {
+        size_t n;
+        while ((n = drain(b, b->cfg.max_export_batch_size)) > 0) {
+            atomic_fetch_add(&b->export_failed, n);
+            b->ops->discard(b->owner, n);
+        }
+    }
+    return rc;
+}
+
+bool tel__batch_destroy(tel__batch *b)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (tel__batch **pp = &registry; *pp; pp = &(*pp)->next_all) {
+        if (*pp == b) {
+            *pp = b->next_all;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (b->thread_started) tel__batch_shutdown(b, b->cfg.export_timeout_ms);
+    pthread_mutex_lock(&b->lock);
+    if (b->detached && !b->exited) {
+        /* A last, short chance for an abandoned export to end before b is given up on. */
+        struct timespec dl;
+        timespec_after_ms(&dl, 100);
+        wait_done(b, &dl, exited, 0);
+    }
+    bool abandoned = b->detached && !b->exited;
+    pthread_mutex_unlock(&b->lock);
+    if (abandoned) return false; /* the detached thread still uses b */
+    size_t n;
+    while ((n = drain(b, b->cfg.max_export_batch_size)) > 0)
+        b->ops->discard(b->owner, n);
+    pthread_mutex_destroy(&b->lock);
+    pthread_cond_destroy(&b->wake);
+    pthread_cond_destroy(&b->done);
+    free(b->cells);
+    b->cells = NULL;
+    return true;
+}
+
+void tel__batch_get_stats(tel__batch *b, tel__batch_stats *out)
+{
+    out->dropped = atomic_load(&b->dropped);
+    out->accepted = (uint64_t)atomic_load(&b->enqueue_pos);
+    out->exported = atomic_load(&b->exported);
+    out->export_failed = atomic_load(&b->export_failed);
+}
+
+/* The lock and the two condition variables (waits use CLOCK_MONOTONIC deadlines). */
+static void init_sync(tel__batch *b)
+{
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->wake, &ca);
+    pthread_cond_init(&b->done, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+/* fork(): the parent's export threads do not exist in the child. Hold every queue's lock across
+ * fork so the state is consistent, then give the child empty queues and new threads. */
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (tel__batch *b = registry; b; b = b->next_all)
+        pthread_mutex_lock(&b->lock);
+}
+
+static void atfork_parent(void)
+{
+    for (tel__batch *b = registry; b; b = b->next_all)
+        pthread_mutex_unlock(&b->lock);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void atfork_child(void)
+{
+    for (tel__batch *b = registry; b; b = b->next_all) {
+        init_sync(b);
+        /* Empty queue: every cell free again, counters from zero. Records half-moved by threads
+         * that do not exist here are abandoned (what they own leaks in the child only). */
+        for (size_t i = 0; i <= b->mask; i++) {
+            atomic_size_t *seq = cell_seq(b, i);
+            size_t s = atomic_load(seq);
+            if ((s & b->mask) == ((i + 1) & b->mask) && s != i && b->ops->release_cell)
+                b->ops->release_cell(b->owner, (unsigned char *)seq + TEL__BATCH_CELL_HEADER);
+            atomic_store(seq, i);
+        }
+        atomic_store(&b->enqueue_pos, 0);
+        atomic_store(&b->dequeue_pos, 0);
+        atomic_store(&b->dropped, 0);
+        atomic_store(&b->exported, 0);
+        atomic_store(&b->export_failed, 0);
+        atomic_store(&b->wake_pending, false);
+        b->flush_requested = b->flush_done = 0;
+        if (b->thread_started && !b->stopping) start_thread(b);
+    }
+    pthread_mutex_init(&registry_lock, NULL);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+int tel__batch_init(tel__batch *b, const tel__batch_cfg *cfg, size_t cell_size,
+                    const tel__batch_ops *ops, void *owner, const char *what)
+{
+    memset(b, 0, sizeof *b);
+    b->cfg = *cfg;
+    if (b->cfg.max_queue_size == 0) b->cfg.max_queue_size = 1;
+    if (b->cfg.max_export_batch_size == 0 || b->cfg.max_export_batch_size > b->cfg.max_queue_size)
+        b->cfg.max_export_batch_size = b->cfg.max_queue_size;
+    b->ops = ops;
+    b->owner = owner;
+    b->what = what;
+    size_t cap = 1;
+    while (cap < b->cfg.max_queue_size)
+        cap <<= 1;
+    b->mask = cap - 1;
+    b->stride = (TEL__BATCH_CELL_HEADER + cell_size + 63) & ~(size_t)63;
+    b->cells = aligned_alloc(64, cap * b->stride);
+    if (!b->cells) return TEL_ENOMEM;
+    memset(b->cells, 0, cap * b->stride);
+    for (size_t i = 0; i < cap; i++)
+        atomic_init(cell_seq(b, i), i);
+    init_sync(b);
+    pthread_once(&atfork_once, register_atfork);
+    pthread_mutex_lock(&registry_lock);
+    b->next_all = registry;
+    registry = b;
+    pthread_mutex_unlock(&registry_lock);
+    if (start_thread(b) != TEL_OK) {
+        tel__batch_destroy(b);
+        return TEL_ENOMEM;
+    }
+    return TEL_OK;
+}

@@ -6,6 +6,7 @@
 #include "telemetry/env.h"
 #include "telemetry/exporter.h"
 #include "telemetry/log.h"
+#include "telemetry/metrics.h"
 #include "telemetry/propagation.h"
 #include "trace_internal.h"
 
@@ -16,6 +17,7 @@ static bool sdk_disabled;
 static uint32_t global_export_timeout_ms = 30000;
 static tel_tracer disabled_tracer = {.enabled = false};
 static tel_log_processor *global_log_processor;
+static tel_meter_provider *global_meters;
 static uint32_t global_log_timeout_ms = 30000;
 
 /* Logs: every log line names the resource's service; records also go to OTLP (or console/file)
@@ -76,10 +78,13 @@ int tel_init(const char *default_service_name, const char *service_version)
             tel_tracer_provider_add_processor(p, proc);
     }
     init_logs(tel_tracer_provider_resource(p));
-    /* METRICS HOOK: the global meter provider (tel_global_meter_provider(), owned by the metrics
-     * module) is created here from the same resource, with a periodic reader over
-     * tel_metric_exporter_from_env() when that is not NULL; tel_shutdown shuts it down before
-     * the log pipeline (its final export may log). */
+    /* Metrics share the resource; the provider always exists (for /metrics), a periodic reader
+     * only when OTEL_METRICS_EXPORTER names an exporter. */
+    tel_meter_provider_config mc = {.resource = tel_tracer_provider_resource(p)};
+    global_meters = tel_meter_provider_create(&mc);
+    tel_metric_exporter *mexp = global_meters ? tel_metric_exporter_from_env() : NULL;
+    if (mexp)
+        tel_meter_provider_add_periodic_reader(global_meters, mexp, 0, 0);
     (void)tel_propagator_global();
     global_provider = p;
     pthread_mutex_unlock(&init_lock);
@@ -105,16 +110,31 @@ void tel_shutdown(void)
     pthread_mutex_lock(&init_lock);
     tel_tracer_provider *p = global_provider;
     tel_log_processor *lp = global_log_processor;
+    tel_meter_provider *mp = global_meters;
+    global_meters = NULL;
     global_provider = NULL;
     global_log_processor = NULL;
     initialised = false;
     pthread_mutex_unlock(&init_lock);
-    /* METRICS HOOK: shut the global meter provider down here, first. */
+    /* Metrics first: their final export may log; the resource they borrow dies last. */
+    if (mp)
+        tel_meter_provider_destroy(mp);
     shutdown_logs(lp);
     if (p) {
         tel_tracer_provider_shutdown(p, global_export_timeout_ms);
         tel_tracer_provider_destroy(p);
     }
+}
+
+tel_meter_provider *tel_global_meter_provider(void)
+{
+    return global_meters;
+}
+
+tel_meter *tel_global_meter(const char *name, const char *version)
+{
+    /* tel_meter_get gives the no-op meter for a NULL provider (disabled or not initialised). */
+    return tel_meter_get(global_meters, name, version);
 }
 
 bool tel_sdk_disabled(void)

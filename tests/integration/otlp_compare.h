@@ -77,8 +77,8 @@ static inline bool double_eq(json_t *v, double want)
 }
 
 /* One scalar AnyValue. */
-static inline void cmp_scalar(const char *where, json_t *v, tel_attr_type type,
-                              const tel_attr *a, uint32_t i)
+static inline void cmp_scalar(const char *where, json_t *v, tel_attr_type type, const tel_attr *a,
+                              uint32_t i)
 {
     CHECK(json_is_object(v) && json_object_size(v) == 1, "%s: one value expected", where);
     char buf[32];
@@ -145,8 +145,7 @@ static inline void cmp_attrs(const char *where, json_t *arr, const tel_attr *con
     }
 }
 
-static inline void cmp_attr_list(const char *where, json_t *arr, const tel_attr *attrs,
-                                 uint32_t n)
+static inline void cmp_attr_list(const char *where, json_t *arr, const tel_attr *attrs, uint32_t n)
 {
     const tel_attr *ptrs[64];
     for (uint32_t i = 0; i < n && i < 64; i++)
@@ -255,15 +254,13 @@ static inline void cmp_i64(const char *where, json_t *o, const char *k, int64_t 
 {
     char buf[24];
     snprintf(buf, sizeof buf, "%" PRId64, want);
-    CHECK(jstr(o, k) && strcmp(jstr(o, k), buf) == 0, "%s: %s %s != %s", where, k, jstr(o, k),
-          buf);
+    CHECK(jstr(o, k) && strcmp(jstr(o, k), buf) == 0, "%s: %s %s != %s", where, k, jstr(o, k), buf);
 }
 
-static inline void cmp_exemplars(const char *where, json_t *arr, const tel_exemplar *ex,
-                                 uint32_t n)
+static inline void cmp_exemplars(const char *where, json_t *arr, const tel_exemplar *ex, uint32_t n)
 {
-    CHECK(json_array_size(arr) == n, "%s: %zu exemplars, %u exported", where,
-          json_array_size(arr), n);
+    CHECK(json_array_size(arr) == n, "%s: %zu exemplars, %u exported", where, json_array_size(arr),
+          n);
     for (uint32_t i = 0; i < n && i < json_array_size(arr); i++) {
         json_t *je = json_array_get(arr, i);
         char w[256], id[33];
@@ -296,12 +293,12 @@ static inline void cmp_metric_point(const char *where, json_t *jp, const tel_met
     if (m->type == TEL_METRIC_HISTOGRAM) {
         char buf[24];
         snprintf(buf, sizeof buf, "%" PRIu64, p->count);
-        CHECK(jstr(jp, "count") && strcmp(jstr(jp, "count"), buf) == 0, "%s: count %s != %s",
-              where, jstr(jp, "count"), buf);
+        CHECK(jstr(jp, "count") && strcmp(jstr(jp, "count"), buf) == 0, "%s: count %s != %s", where,
+              jstr(jp, "count"), buf);
         CHECK(double_eq(json_object_get(jp, "sum"), p->sum), "%s: sum != %g", where, p->sum);
         json_t *bc = json_object_get(jp, "bucketCounts");
-        CHECK(json_array_size(bc) == m->n_bounds + 1u, "%s: %zu bucket counts for %u bounds",
-              where, json_array_size(bc), m->n_bounds);
+        CHECK(json_array_size(bc) == m->n_bounds + 1u, "%s: %zu bucket counts for %u bounds", where,
+              json_array_size(bc), m->n_bounds);
         for (uint32_t i = 0; i <= m->n_bounds && i < json_array_size(bc); i++) {
             snprintf(buf, sizeof buf, "%" PRIu64, p->bucket_counts[i]);
             json_t *v = json_array_get(bc, i);
@@ -312,8 +309,8 @@ static inline void cmp_metric_point(const char *where, json_t *jp, const tel_met
         CHECK(json_array_size(eb) == m->n_bounds, "%s: %zu bounds, %u exported", where,
               json_array_size(eb), m->n_bounds);
         for (uint32_t i = 0; i < m->n_bounds && i < json_array_size(eb); i++)
-            CHECK(double_eq(json_array_get(eb, i), m->bounds[i]), "%s: explicitBounds[%u]",
-                  where, i);
+            CHECK(double_eq(json_array_get(eb, i), m->bounds[i]), "%s: explicitBounds[%u]", where,
+                  i);
         if (p->has_min_max) {
             CHECK(double_eq(json_object_get(jp, "min"), p->min), "%s: min", where);
             CHECK(double_eq(json_object_get(jp, "max"), p->max), "%s: max", where);
@@ -348,15 +345,14 @@ static inline void cmp_metric(json_t *jm, const tel_metric *m)
                                                      : "histogram";
     json_t *data = json_object_get(jm, kind);
     CHECK(json_is_object(data), "%s: no %s data", w, kind);
-    if (!data)
-        return;
+    if (!data) return;
     if (m->type != TEL_METRIC_GAUGE)
         CHECK(jint(data, "aggregationTemporality") == m->temporality,
               "%s: aggregationTemporality %lld", w, jint(data, "aggregationTemporality"));
     if (m->type == TEL_METRIC_SUM) {
         json_t *mono = json_object_get(data, "isMonotonic");
-        CHECK(m->monotonic ? json_is_true(mono) : (!mono || json_is_false(mono)),
-              "%s: isMonotonic", w);
+        CHECK(m->monotonic ? json_is_true(mono) : (!mono || json_is_false(mono)), "%s: isMonotonic",
+              w);
     }
     json_t *pts = json_object_get(data, "dataPoints");
     CHECK(json_array_size(pts) == m->n_points, "%s: %zu points, %zu exported", w,
@@ -387,8 +383,7 @@ static inline void cmp_log(json_t *jl, const tel_log_record *r)
     CHECK(str_eq(jstr(body, "stringValue"), r->body, r->body_len), "%s: body %s", w,
           jstr(body, "stringValue"));
     cmp_attr_list(w, json_object_get(jl, "attributes"), r->attrs, r->n_attrs);
-    CHECK(jint(jl, "droppedAttributesCount") == r->dropped_attrs, "%s: droppedAttributesCount",
-          w);
+    CHECK(jint(jl, "droppedAttributesCount") == r->dropped_attrs, "%s: droppedAttributesCount", w);
     if (r->has_span) {
         hex(r->trace_id, 16, id);
         CHECK(str_eq(jstr(jl, "traceId"), id, 32), "%s: traceId %s", w, jstr(jl, "traceId"));

@@ -659,6 +659,61 @@ static void test_no_allocation_per_line(void **state)
 #endif
 }
 
+/* tel_init wires the log pipeline from OTEL_LOGS_EXPORTER and names the service on every line;
+ * tel_shutdown flushes it. In a child: the process-wide SDK is global state. */
+static void test_init_wiring(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_log_init_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("OTEL_TRACES_EXPORTER", "none", 1);
+        setenv("OTEL_LOGS_EXPORTER", "file", 1);
+        setenv("OTEL_EXPORTER_FILE_LOGS_PATH", path, 1);
+        setenv("OTEL_SERVICE_NAME", "svc-from-init", 1);
+        if (tel_init("default-name", "1.2.3") != TEL_OK) _exit(2);
+        tel_attr a = TEL_ATTR_STR("bmc.password", "hunter2");
+        tel_log(TEL_LOG_WARN, &a, 1, "hello %s", "otlp");
+        tel_shutdown();
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    json_t *line = one_line(); /* the stderr line (fd inherited) */
+    assert_string_equal(jstr(line, "service"), "svc-from-init");
+    json_decref(line);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    unlink(path);
+    buf[n] = '\0';
+    json_t *req = json_loadb(buf, n, JSON_DISABLE_EOF_CHECK, NULL);
+    assert_non_null(req);
+    json_t *rl = json_array_get(json_object_get(req, "resourceLogs"), 0);
+    json_t *rattrs = json_object_get(json_object_get(rl, "resource"), "attributes");
+    bool svc = false;
+    for (size_t i = 0; i < json_array_size(rattrs); i++) {
+        json_t *kv = json_array_get(rattrs, i);
+        if (strcmp(jstr(kv, "key"), "service.name") == 0)
+            svc = strcmp(jstr(json_object_get(kv, "value"), "stringValue"), "svc-from-init") == 0;
+    }
+    assert_true(svc);
+    json_t *rec = json_array_get(
+        json_object_get(json_array_get(json_object_get(rl, "scopeLogs"), 0), "logRecords"), 0);
+    assert_string_equal(jstr(json_object_get(rec, "body"), "stringValue"), "hello otlp");
+    assert_int_equal(json_integer_value(json_object_get(rec, "severityNumber")), 13);
+    assert_null(strstr(buf, "hunter2"));
+    json_decref(req);
+    tel_log_set_service("unit-test");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -674,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_format_checked_at_compile_time),
         cmocka_unit_test_setup_teardown(test_otlp_handoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_allocation_per_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_init_wiring, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

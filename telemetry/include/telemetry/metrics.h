@@ -154,6 +154,13 @@ int tel_meter_provider_collect(tel_meter_provider *p,
 int tel_meter_provider_add_periodic_reader(tel_meter_provider *p, tel_metric_exporter *exp,
                                            uint32_t interval_ms, uint32_t timeout_ms);
 
+/* The process-wide meter provider made by tel_init (trace.h) from the environment, sharing the
+ * tracer provider's resource; NULL before tel_init, after tel_shutdown, or when the SDK is
+ * disabled. Owned by the SDK. */
+tel_meter_provider *tel_global_meter_provider(void);
+/* A meter of the process-wide provider; the no-op meter when there is none. Thread safe. */
+tel_meter *tel_global_meter(const char *name, const char *version);
+
 /* Prometheus text exposition (format 0.0.4), or OpenMetrics 1.0 text with exemplars and the
  * "# EOF" line when openmetrics is true, of everything the provider holds, appended to out (a
  * tel_buf, see otlp.h). Follows the OpenTelemetry Prometheus compatibility rules: names and

@@ -81,16 +81,20 @@ tel_tracer *tel_tracer_get(tel_tracer_provider *p, const char *name, const char 
 
 /* ---- The process-wide SDK ---- */
 
-/* Initialises the process-wide provider from the environment: OTEL_SDK_DISABLED, resource,
- * sampler, limits, OTEL_TRACES_EXPORTER (otlp default, console, file, none) with a batch
- * processor (or the simple processor for console), and the global propagator. Idempotent.
+/* Initialises the process-wide SDK from the environment: OTEL_SDK_DISABLED, resource, sampler,
+ * limits, OTEL_TRACES_EXPORTER (otlp default, console, file, none) with a batch processor (or the
+ * simple processor for console); the meter provider (metrics.h: tel_global_meter_provider) with a
+ * periodic reader when OTEL_METRICS_EXPORTER names an exporter; the log pipeline (log.h) when
+ * OTEL_LOGS_EXPORTER names one (log lines always go to stderr); the global propagator.
+ * Idempotent.
  * Returns TEL_OK, TEL_EDISABLED when disabled (everything is then a no-op), or an error. */
 int tel_init(const char *default_service_name, const char *service_version);
 /* The process-wide provider (NULL before tel_init or when disabled). */
 tel_tracer_provider *tel_global_provider(void);
 /* A tracer of the process-wide provider; a disabled no-op tracer when there is none. */
 tel_tracer *tel_global_tracer(const char *name, const char *version);
-/* Flushes and shuts the process-wide provider down (bounded by the exporter timeout). */
+/* Flushes and shuts the process-wide SDK down (metrics, logs, then traces; each bounded by its
+ * exporter timeout). Tracers and meters obtained from it are invalid afterwards. */
 void tel_shutdown(void);
 /* True when OTEL_SDK_DISABLED=true was read by tel_init. */
 bool tel_sdk_disabled(void);

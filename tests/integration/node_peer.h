@@ -33,8 +33,7 @@ static inline void node_peer_require_or_skip(const char *package)
     struct stat st;
     snprintf(p, sizeof p, "%s/node_modules/%s/package.json", BMC_PEERS_DIR, package);
     if (stat(p, &st) != 0) {
-        printf("SKIP: %s is missing: run `make -f Makefile.dev deps` (npm ci in tests/peers)\n",
-               p);
+        printf("SKIP: %s is missing: run `make -f Makefile.dev deps` (npm ci in tests/peers)\n", p);
         exit(NODE_PEER_SKIP);
     }
 }
@@ -48,8 +47,7 @@ typedef struct node_peer {
 static inline pid_t node_peer_spawn(const char *script, const char *const *args, int *out_fd)
 {
     int pipefd[2];
-    if (pipe(pipefd) != 0)
-        return -1;
+    if (pipe(pipefd) != 0) return -1;
     const char *argv[40];
     int n = 0;
     char path[512];
@@ -83,13 +81,10 @@ static inline int node_peer_read_line(int fd, char *line, size_t cap, int timeou
     size_t have = 0;
     while (have < cap - 1) {
         struct pollfd pf = {fd, POLLIN, 0};
-        if (poll(&pf, 1, timeout_ms) <= 0)
-            return -1;
+        if (poll(&pf, 1, timeout_ms) <= 0) return -1;
         ssize_t r = read(fd, line + have, 1);
-        if (r <= 0)
-            return -1;
-        if (line[have] == '\n')
-            break;
+        if (r <= 0) return -1;
+        if (line[have] == '\n') break;
         have++;
     }
     line[have] = '\0';
@@ -102,8 +97,7 @@ static inline int node_peer_start(node_peer *p, const char *script, const char *
     memset(p, 0, sizeof *p);
     p->out_fd = -1;
     p->pid = node_peer_spawn(script, args, &p->out_fd);
-    if (p->pid < 0)
-        return -1;
+    if (p->pid < 0) return -1;
     char line[128];
     if (node_peer_read_line(p->out_fd, line, sizeof line, 15000) < 0 ||
         sscanf(line, "PORT %d", &p->port) != 1) {
@@ -130,8 +124,7 @@ static inline void node_peer_stop(node_peer *p)
             waitpid(p->pid, NULL, 0);
         }
     }
-    if (p->out_fd >= 0)
-        close(p->out_fd);
+    if (p->out_fd >= 0) close(p->out_fd);
     p->pid = 0;
     p->out_fd = -1;
 }
@@ -143,16 +136,15 @@ static inline char *node_peer_run(const char *script, const char *const *args, i
 {
     int fd;
     pid_t pid = node_peer_spawn(script, args, &fd);
-    if (pid < 0)
-        return NULL;
+    if (pid < 0) return NULL;
     size_t len = 0, cap = 4096;
     char *buf = malloc(cap);
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         clock_gettime(CLOCK_MONOTONIC, &now);
-        long left = timeout_ms - ((now.tv_sec - t0.tv_sec) * 1000 +
-                                  (now.tv_nsec - t0.tv_nsec) / 1000000);
+        long left =
+            timeout_ms - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
         struct pollfd pf = {fd, POLLIN, 0};
         if (left <= 0 || poll(&pf, 1, (int)left) <= 0) {
             kill(pid, SIGKILL);
@@ -161,21 +153,18 @@ static inline char *node_peer_run(const char *script, const char *const *args, i
         if (len + 1024 > cap) {
             cap *= 2;
             char *nb = realloc(buf, cap);
-            if (!nb)
-                break;
+            if (!nb) break;
             buf = nb;
         }
         ssize_t r = read(fd, buf + len, cap - len - 1);
-        if (r <= 0)
-            break;
+        if (r <= 0) break;
         len += (size_t)r;
     }
     buf[len] = '\0';
     close(fd);
     int st = 0;
     waitpid(pid, &st, 0);
-    if (status)
-        *status = st;
+    if (status) *status = st;
     return buf;
 }
 

@@ -1,0 +1,52 @@
+/* Private to core/: helpers shared by the gRPC server, client and OTLP transport. */
+#ifndef CORE_GRPC_INTERNAL_H
+#define CORE_GRPC_INTERNAL_H
+
+#include <grpc/byte_buffer.h>
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "telemetry/context.h"
+#include "telemetry/trace.h"
+
+/* Packs msg into a new byte buffer (the caller destroys it); *size gets the byte count.
+ * NULL on allocation failure. */
+grpc_byte_buffer *core__grpc_pack(const ProtobufCMessage *msg, size_t *size);
+/* A byte buffer holding a copy of data[0..len). */
+grpc_byte_buffer *core__grpc_bytes(const void *data, size_t len);
+/* Reads a received buffer (decompressing if needed) into one slice (the caller unrefs it). */
+grpc_slice core__grpc_readall(grpc_byte_buffer *bb);
+/* Decodes a received buffer as `desc`; NULL when it is not a valid message. *size gets the
+ * (uncompressed) byte count. Free with protobuf_c_message_free_unpacked(m, NULL). */
+ProtobufCMessage *core__grpc_unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb,
+                                    size_t *size);
+
+/* Splits "/pkg.Service/Method": service and method point into full (not NUL-terminated), with
+ * their lengths. Returns false when the name does not have that shape. */
+bool core__grpc_split_method(const char *full, size_t len, const char **service,
+                             size_t *service_len, const char **method, size_t *method_len);
+
+/* Parses a gRPC peer string ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "unix:/path") into
+ * address (NUL-terminated, truncated to cap) and port (0 when none). False when unknown. */
+bool core__grpc_parse_peer(const char *peer, char *addr, size_t cap, int *port);
+
+/* Splits "host:port" / "[v6]:port" / "dns:///host:port" into host and port (port 0 when
+ * absent). False when unparsable. */
+bool core__grpc_split_target(const char *target, char *host, size_t cap, int *port);
+
+/* Copies the business baggage entries (customer_id, server_id, session_id, datacenter,
+ * agent_id, bmc_type) of ctx onto the span as attributes. */
+void core__span_copy_business_baggage(tel_span *span, const tel_context *ctx);
+
+/* The semantic conventions' rule: is `code` an error for a span of this side? */
+bool core__grpc_code_is_error(int code, bool server);
+
+/* Monotonic milliseconds until a gRPC deadline (INT64_MAX when infinite). */
+int64_t core__grpc_deadline_left_ms(gpr_timespec deadline);
+/* An absolute monotonic deadline timeout_ms from now (<= 0 or INT64_MAX: infinite). */
+gpr_timespec core__grpc_deadline_in(int64_t timeout_ms);
+
+#endif

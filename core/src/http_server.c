@@ -1485,7 +1485,8 @@ int core_http_req_query(core_http_req *req, const char *name, char *buf, size_t 
         if (!frag)
             return CORE_ENOMEM;
         int n = lws_hdr_copy_fragment(req->wsi, frag, fl + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
-        int rc = 1; /* keep looking */
+        int rc = 0;
+        bool done = true; /* false: keep looking (a found value may be of any length, 1 too) */
         if (n < 0) {
             rc = CORE_ENOTFOUND;
         } else if ((size_t)n > nl && memcmp(frag, key, nl + 1) == 0) {
@@ -1500,10 +1501,12 @@ int core_http_req_query(core_http_req *req, const char *name, char *buf, size_t 
         } else if ((size_t)n == nl && memcmp(frag, name, nl) == 0) {
             buf[0] = '\0';
             rc = 0;
+        } else {
+            done = false;
         }
         if (frag != small)
             free(frag);
-        if (rc != 1)
+        if (done)
             return rc;
     }
     return CORE_ENOTFOUND;

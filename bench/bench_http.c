@@ -12,10 +12,10 @@
  *
  * Each measurement is a separate child process running wrk (1 thread) for BENCH_HTTP_SECONDS
  * (default 5) after a 1 s warm-up, with 2 and with 20 connections. Modes are interleaved
- * (traced, untraced, untraced, traced, ...) over BENCH_HTTP_ROUNDS rounds (default 3); each
- * figure is the median of its rounds. The main lines are the 20-connection figures (the
- * service thread saturated, so the per-request cost shows fully); the .c2 lines are the
- * latency-bound 2-connection figures. Every round is printed on stderr. Because rps on a small
+ * (traced, untraced, untraced, traced, ...) over BENCH_HTTP_ROUNDS rounds (default 3); the
+ * rps figures are medians over the rounds and the overhead is the median of the per-round
+ * paired differences. The main lines are the 20-connection figures, the .c2 lines the
+ * 2-connection ones. Every round is printed on stderr. Because rps on a small
  * shared machine moves with whatever else runs, the CPU time of the server process per request
  * (getrusage over the measured run, all its threads) is printed too:
  *   http.server.cpu_per_req.{traced,untraced}   microseconds of CPU per request
@@ -336,8 +336,13 @@ int main(int argc, char **argv)
         }
     }
     for (int c = 0; c < 2; c++) {
+        /* The overhead is the median of the per-round paired differences (the two runs of a
+         * round are back to back, so slow drifts of the machine's other load cancel out). */
+        double pair[20];
+        for (int r = 0; r < rounds; r++)
+            pair[r] = (un[c][r] - tr[c][r]) / un[c][r] * 100.0;
+        double ov = median(pair, rounds);
         double t = median(tr[c], rounds), u = median(un[c], rounds);
-        double ov = (u - t) / u * 100.0;
         const char *suffix = c == 0 ? "" : ".c2";
         char name[64];
         snprintf(name, sizeof name, "http.server.rps.traced%s", suffix);
@@ -346,13 +351,16 @@ int main(int argc, char **argv)
         bench_print(name, u, "req/s");
         snprintf(name, sizeof name, "http.server.overhead_pct%s", suffix);
         bench_print(name, ov, "pct");
+        for (int r = 0; r < rounds; r++)
+            pair[r] = (trc[c][r] - unc[c][r]) / unc[c][r] * 100.0;
+        double cov = median(pair, rounds);
         double tc = median(trc[c], rounds), uc = median(unc[c], rounds);
         snprintf(name, sizeof name, "http.server.cpu_per_req.traced%s", suffix);
         bench_print(name, tc, "us");
         snprintf(name, sizeof name, "http.server.cpu_per_req.untraced%s", suffix);
         bench_print(name, uc, "us");
         snprintf(name, sizeof name, "http.server.cpu_overhead_pct%s", suffix);
-        bench_print(name, (tc - uc) / uc * 100.0, "pct");
+        bench_print(name, cov, "pct");
     }
     return 0;
 }

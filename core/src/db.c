@@ -11,6 +11,8 @@
 
 #include "core/error.h"
 #include "instr_metrics.h"
+#include "intern.h"
+#include "telemetry/clock.h"
 
 #define DEFAULT_BUSY_MS 5000
 #define DEFAULT_CACHE 32
@@ -28,6 +30,10 @@ typedef struct stmt_entry {
     char op[OP_CAP];
     char table[TABLE_CAP];
     char name[NAME_CAP];
+    uint32_t op_len, table_len;
+    /* The same strings interned (intern.h) once the statement is prepared, so that spans take
+     * them without copying; NULL: copied per span. */
+    const char *i_sql, *i_op, *i_table, *i_name;
 } stmt_entry;
 
 struct core_db {
@@ -39,6 +45,7 @@ struct core_db {
     tel_tracer *tracer;
     tel_instrument *duration;
     char ns[128]; /* db.namespace: the file's base name */
+    const char *i_ns; /* ns interned, or NULL */
 };
 
 struct core_db_row {
@@ -311,6 +318,17 @@ static void summarise(stmt_entry *e, const char *sql)
         snprintf(e->name, sizeof e->name, "%s %s", e->op, e->table);
     else
         snprintf(e->name, sizeof e->name, "%s", e->op);
+    e->op_len = (uint32_t)strlen(e->op);
+    e->table_len = (uint32_t)strlen(e->table);
+}
+
+/* Interns the telemetry strings of a prepared statement (len: the SQL text's length). */
+static void intern_entry(stmt_entry *e, const char *sql, size_t len)
+{
+    e->i_sql = core_intern(sql, len);
+    e->i_op = core_intern(e->op, e->op_len);
+    e->i_table = e->table[0] ? core_intern(e->table, e->table_len) : NULL;
+    e->i_name = core_intern(e->name, strlen(e->name));
 }
 
 /* Finds or prepares the statement for sql. *tmp is set when the entry is a private one (not in
@@ -356,6 +374,7 @@ static int get_stmt(core_db *db, const char *sql, stmt_entry **out, bool *tmp, s
     }
     memcpy(scratch->sql, sql, len + 1);
     scratch->len = len;
+    intern_entry(scratch, sql, len);
     scratch->hash = h;
     scratch->used = ++db->tick;
     /* Insert, evicting the least recently used idle entry when full. */
@@ -438,20 +457,38 @@ int core_db_query(core_db *db, const tel_context *ctx, const char *sql, const co
         return CORE_EINVAL;
     }
     pthread_mutex_lock(&db->mu);
-    uint64_t t0 = tel_mono_ns();
+    /* One clock read at the start and one at the end, shared by the span and the duration
+     * histogram; none when neither is on. */
+    uint64_t t0 = (db->tracer && db->tracer->enabled) || db->duration ? tel_clock_now_ns() : 0;
     stmt_entry scratch, *e = NULL;
     bool tmp = false;
     int src = get_stmt(db, sql, &e, &tmp, &scratch);
 
-    tel_span_start_opts so = {
-        .name = e->name, .copy_name = true, .kind = TEL_SPAN_KIND_CLIENT, .parent = ctx};
+    /* Strings of cached statements are interned: set without a copy. */
+    tel_span_start_opts so = {.name = e->i_name ? e->i_name : e->name,
+                              .copy_name = !e->i_name,
+                              .kind = TEL_SPAN_KIND_CLIENT,
+                              .parent = ctx,
+                              .start_ns = t0};
     tel_span *span = tel_span_start_ex(db->tracer, &so);
     if (tel_span_is_recording(span)) {
         tel_span_set_str_static(span, "db.system.name", "sqlite");
-        tel_span_set_str(span, "db.operation.name", e->op);
-        if (e->table[0]) tel_span_set_str(span, "db.collection.name", e->table);
-        tel_span_set_str(span, "db.query.text", sql);
-        tel_span_set_str(span, "db.namespace", db->ns);
+        if (e->i_op)
+            tel_span_set_str_static(span, "db.operation.name", e->i_op);
+        else
+            tel_span_set_strn(span, "db.operation.name", e->op, e->op_len);
+        if (e->i_table)
+            tel_span_set_str_static(span, "db.collection.name", e->i_table);
+        else if (e->table[0])
+            tel_span_set_strn(span, "db.collection.name", e->table, e->table_len);
+        if (e->i_sql)
+            tel_span_set_str_static(span, "db.query.text", e->i_sql);
+        else
+            tel_span_set_str(span, "db.query.text", sql);
+        if (db->i_ns)
+            tel_span_set_str_static(span, "db.namespace", db->i_ns);
+        else
+            tel_span_set_str(span, "db.namespace", db->ns);
     }
 
     int rc = CORE_OK;
@@ -508,23 +545,23 @@ done:
     if (res) res->rows = rows;
     if (tel_span_is_recording(span) && fn)
         tel_span_set_int(span, "db.response.returned_rows", rows);
-    tel_span_end(span);
+    uint64_t t1 = t0 ? tel_clock_now_ns() : 0;
+    tel_span_end_at(span, t1);
     if (db->duration) {
         tel_attr a[4];
         size_t na = 0;
         a[na++] = TEL_ATTR_STR("db.system.name", "sqlite");
-        a[na++] = (tel_attr){.key = "db.operation.name",
-                             .type = TEL_ATTR_STRING,
-                             .len = (uint32_t)strlen(e->op),
-                             .v.s = e->op};
+        a[na++] = (tel_attr){
+            .key = "db.operation.name", .type = TEL_ATTR_STRING, .len = e->op_len, .v.s = e->op};
         if (e->table[0])
             a[na++] = (tel_attr){.key = "db.collection.name",
                                  .type = TEL_ATTR_STRING,
-                                 .len = (uint32_t)strlen(e->table),
+                                 .len = e->table_len,
                                  .v.s = e->table};
         if (rc != CORE_OK)
             a[na++] = TEL_ATTR_STR("error.type", rc == CORE_EBUSY ? "busy" : "sqlite_error");
-        core_instr_record(db->duration, (double)(tel_mono_ns() - t0) / 1e9, a, na);
+        /* The span clock is the wall clock: a step backwards between the reads counts as 0. */
+        core_instr_record(db->duration, t1 > t0 ? (double)(t1 - t0) / 1e9 : 0.0, a, na);
     }
     if (tmp) entry_clear(e);
     pthread_mutex_unlock(&db->mu);
@@ -718,6 +755,7 @@ int core_db_open(core_db **out, const char *path, const core_db_options *opts)
     pthread_mutexattr_destroy(&ma);
     const char *base = strrchr(path, '/');
     snprintf(db->ns, sizeof db->ns, "%s", base ? base + 1 : path);
+    db->i_ns = core_intern(db->ns, strlen(db->ns));
     db->tracer = o.tracer ? o.tracer : tel_global_tracer("bmcfleet.core.db", BMC_VERSION);
     static const double bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
     db->duration = core_instr_histogram(o.meters ? o.meters : tel_global_meter_provider(),

@@ -26,7 +26,12 @@ typedef struct http_route {
     void *ud;
     size_t max_body;
     bool builtin;
-    char *span_name[HTTP_N_METHODS]; /* "{method} {route}" per method bit, or NULL */
+    /* "{method} {route}" per method bit, or NULL: interned (intern.h), so spans reference it
+     * without a copy; malloc'd (and copied into each span) when the pool would not take it. */
+    const char *span_name[HTTP_N_METHODS];
+    unsigned span_name_owned; /* bit i: span_name[i] is malloc'd */
+    const char *pattern;      /* the route pattern, interned; NULL: copy match.pattern */
+    uint32_t pattern_len;
     struct http_route *next;
 } http_route;
 
@@ -41,6 +46,7 @@ typedef struct ws_route {
     size_t max_msg, hi, lo, max_q;
     char *span_name;      /* "GET {route}" */
     char *conn_span_name; /* "WS {route}" */
+    const char *pattern_interned; /* pattern, interned (intern.h), or NULL */
     struct ws_route *next;
 } ws_route;
 
@@ -70,11 +76,12 @@ struct core_http_req {
     bool traced;
     bool timed_out;
     unsigned method;
-    uint64_t t0;             /* tel_mono_ns at arrival */
+    uint64_t t0;             /* tel_clock_now_ns when tracing began (0: neither traced nor
+                              * measured): the span's start and the duration's origin */
     uint64_t async_deadline; /* tel_mono_ns */
     uint64_t body_deadline;  /* tel_mono_ns */
-    uint64_t end_wall_ns;    /* when set: the span ends at this time (answered 504 then) */
-    uint64_t end_mono_ns;    /* the same on the monotonic clock, for the duration */
+    uint64_t end_wall_ns;    /* when set: the span ends at this time (answered 504 then), and
+                              * the duration is measured to it (tel_clock_now_ns) */
     int final_status;        /* when set: the status the client got (504 after a timeout) */
     char *path;
     size_t path_len, path_cap;
@@ -107,6 +114,7 @@ struct http_conn {
     struct lws *wsi;
     core_http_req *req; /* current request or NULL */
     char peer[HTTP_PEER_LEN];
+    size_t peer_len;
     bool peer_known;
     unsigned char *wbuf; /* LWS_PRE + HTTP_HDR_SPACE + HTTP_WRITE_CHUNK, lazily */
     core_ws_conn *ws;    /* after the upgrade */
@@ -147,8 +155,8 @@ struct core_http_server {
     } mw[HTTP_MAX_MW];
     int n_mw;
     tel_tracer *tracer;
-    tel_instrument *m_duration;
-    tel_instrument *m_active;
+    tel_instrument *m_duration; /* NULL when there is no (enabled) meter provider */
+    tel_instrument *m_active;   /* likewise */
     /* lws */
     struct lws_context *ctx;
     struct lws_protocols *protocols;
@@ -175,6 +183,7 @@ struct core_http_server {
      * "name:" keys and lws tokens are cached by pointer (service thread only). */
     struct {
         const char *name; /* the address asked for */
+        char text[48];    /* its text */
         char key[48];     /* its text, lowercased, with ':' */
         int klen;
         int token;

@@ -11,6 +11,8 @@
 #include <strings.h>
 
 #include "core/error.h"
+#include "intern.h"
+#include "telemetry/clock.h"
 #include "telemetry/log.h"
 #include "telemetry/otlp.h"
 
@@ -27,6 +29,28 @@ static const char *const baggage_keys[] = {"customer_id", "server_id", "session_
                                            "datacenter",  "agent_id",  "bmc_type"};
 
 /* ---- Small helpers ---- */
+
+/* Method names (literals) and their lengths by method bit index; index HTTP_N_METHODS is the
+ * name of an unknown method. Filled once by core_http_server_create. */
+static struct {
+    const char *name;
+    uint32_t len;
+} method_tab[HTTP_N_METHODS + 1];
+static pthread_once_t method_tab_once = PTHREAD_ONCE_INIT;
+
+static void method_tab_init(void)
+{
+    for (int i = 0; i <= HTTP_N_METHODS; i++) {
+        method_tab[i].name = core_http_method_name(i < HTTP_N_METHODS ? 1u << i : 0);
+        method_tab[i].len = (uint32_t)strlen(method_tab[i].name);
+    }
+}
+
+static inline unsigned method_index(unsigned method)
+{
+    unsigned i = (unsigned)__builtin_ctz(method | (1u << HTTP_N_METHODS));
+    return (method & (method - 1)) ? HTTP_N_METHODS : i; /* one bit or none */
+}
 
 static bool on_list_ci(const char *list, size_t len, const char *needle)
 {
@@ -149,11 +173,7 @@ static int cached_header_copy(core_http_server *s, struct lws *wsi, const char *
         i++;
     if (i < s->n_name_cache) {
         /* Same address: make sure it is still the same text (a literal always is). */
-        const char *k = s->name_cache[i].key;
-        size_t j = 0;
-        while (name[j] && k[j] == (char)tolower((unsigned char)name[j]))
-            j++;
-        if (name[j] || k[j] != ':')
+        if (strcmp(s->name_cache[i].text, name) != 0)
             return http_header_copy(s, wsi, name, buf, cap);
     } else {
         if (i == sizeof s->name_cache / sizeof s->name_cache[0])
@@ -161,6 +181,8 @@ static int cached_header_copy(core_http_server *s, struct lws *wsi, const char *
         int klen = header_key(name, s->name_cache[i].key, sizeof s->name_cache[i].key);
         if (klen < 0)
             return http_header_copy(s, wsi, name, buf, cap);
+        memcpy(s->name_cache[i].text, name, (size_t)klen - 1); /* klen - 1 == strlen(name) */
+        s->name_cache[i].text[klen - 1] = '\0';
         s->name_cache[i].klen = klen;
         s->name_cache[i].token = known_token(s, s->name_cache[i].key, (size_t)klen);
         s->name_cache[i].name = name;
@@ -179,13 +201,12 @@ static int cached_header_copy(core_http_server *s, struct lws *wsi, const char *
         int m = lws_hdr_copy(wsi, buf, (int)cap, (enum lws_token_indexes)tok);
         return m < 0 ? CORE_ETOOBIG : m;
     }
-    int n = lws_hdr_custom_length(wsi, key, klen);
-    if (n < 0)
-        return CORE_ENOTFOUND;
-    if ((size_t)n + 1 > cap)
-        return CORE_ETOOBIG;
+    /* One scan of the custom headers when the header is there; a second one only tells a
+     * missing header from one too long for buf. */
     int m = lws_hdr_custom_copy(wsi, buf, (int)cap, key, klen);
-    return m < 0 ? CORE_ETOOBIG : m;
+    if (m >= 0)
+        return m;
+    return lws_hdr_custom_length(wsi, key, klen) < 0 ? CORE_ENOTFOUND : CORE_ETOOBIG;
 }
 
 static const char *carrier_get(void *ud, const char *name, size_t *len)
@@ -238,6 +259,7 @@ static void conn_peer(http_conn *c, struct lws *wsi)
     /* IPv4-mapped IPv6 peers read as the IPv4 address. */
     if (strncmp(c->peer, "::ffff:", 7) == 0 && strchr(c->peer + 7, '.'))
         memmove(c->peer, c->peer + 7, strlen(c->peer + 7) + 1);
+    c->peer_len = strlen(c->peer);
     c->peer_known = true;
 }
 
@@ -288,55 +310,100 @@ static void set_server_address(core_http_req *req, struct lws *wsi)
     tel_span_set_int(req->span, "server.port", port);
 }
 
+/* The attributes every HTTP server metric of req has (method, scheme) into a[0..2). */
+static inline void base_metric_attrs(const core_http_req *req, tel_attr *a)
+{
+    unsigned mi = method_index(req->method);
+    a[0] = (tel_attr){.key = "http.request.method",
+                      .type = TEL_ATTR_STRING,
+                      .len = method_tab[mi].len,
+                      .v.s = method_tab[mi].name};
+    a[1] = TEL_ATTR_STR("url.scheme", "http");
+}
+
 static void active_add(core_http_req *req, int64_t delta)
 {
     core_http_server *s = req->srv;
     if (!s->m_active)
         return;
-    tel_attr a[2] = {TEL_ATTR_STR("http.request.method", core_http_method_name(req->method)),
-                     TEL_ATTR_STR("url.scheme", "http")};
+    tel_attr a[2];
+    base_metric_attrs(req, a);
     tel_counter_add_int(s->m_active, delta, a, 2);
+}
+
+/* The matched route pattern of req (NULL when none) and its length; *interned tells whether it
+ * is the pool's copy (set on spans without copying). */
+static const char *req_route(const core_http_req *req, uint32_t *len, bool *interned)
+{
+    *interned = false;
+    if (req->route && req->route->pattern) {
+        *interned = true;
+        *len = req->route->pattern_len;
+        return req->route->pattern;
+    }
+    if (!req->route && !req->wsroute)
+        return NULL;
+    if (req->wsroute && req->wsroute->pattern_interned)
+        *interned = true;
+    const char *r = *interned ? req->wsroute->pattern_interned : req->match.pattern;
+    if (r)
+        *len = (uint32_t)strlen(r);
+    return r;
 }
 
 void http_trace_begin(core_http_req *req, struct lws *wsi)
 {
     core_http_server *s = req->srv;
     req->traced = true;
-    const char *method = core_http_method_name(req->method);
-    if (s->tracer->enabled) {
+    bool tracing = s->tracer->enabled;
+    /* One clock read at the start: the span's start time and the origin of the duration. With
+     * neither traces nor metrics there is nothing to time. */
+    req->t0 = tracing || s->m_duration ? tel_clock_now_ns() : 0;
+    if (tracing) {
         tel_carrier car;
         http_carrier_init(s, wsi, &car);
         const tel_propagator *p = s->cfg.propagator ? s->cfg.propagator : tel_propagator_global();
         tel_propagator_extract(p, &car, &req->ctx);
-        const char *route = req->match.pattern;
+        unsigned mi = method_index(req->method);
         const char *name = NULL;
+        bool copy = false;
         if (req->route) {
-            int bit = __builtin_ctz(req->method | 0x80u);
-            name = bit < HTTP_N_METHODS ? req->route->span_name[bit] : NULL;
+            if (mi < HTTP_N_METHODS) {
+                name = req->route->span_name[mi];
+                copy = (req->route->span_name_owned >> mi) & 1u;
+            }
         } else if (req->wsroute) {
             name = req->wsroute->span_name;
+            copy = true;
         }
-        /* Route names are owned by the server, which spans may outlive in an export queue:
-         * they are copied. Method names are literals. */
-        bool copy = name != NULL;
-        if (!name)
-            name = req->method ? method : "HTTP";
+        /* Interned names outlive every span record; the others are owned by the server, which
+         * spans may outlive in an export queue: they are copied. Method names are literals. */
+        if (!name) {
+            name = req->method ? method_tab[mi].name : "HTTP";
+            copy = false;
+        }
         tel_span_start_opts o = {.name = name,
                                  .copy_name = copy,
                                  .kind = TEL_SPAN_KIND_SERVER,
-                                 .parent = &req->ctx};
+                                 .parent = &req->ctx,
+                                 .start_ns = req->t0};
         req->span = tel_span_start_ex(s->tracer, &o);
         if (tel_span_is_recording(req->span)) {
             tel_span *sp = req->span;
-            tel_span_set_str_static(sp, "http.request.method", method);
-            if (route && (req->route || req->wsroute))
-                tel_span_set_str(sp, "http.route", route);
+            tel_span_set_str_static(sp, "http.request.method", method_tab[mi].name);
+            uint32_t rlen = 0;
+            bool interned;
+            const char *route = req_route(req, &rlen, &interned);
+            if (route && interned)
+                tel_span_set_str_static(sp, "http.route", route);
+            else if (route)
+                tel_span_set_strn(sp, "http.route", route, rlen);
             tel_span_set_strn(sp, "url.path", req->path, req->path_len);
             tel_span_set_str_static(sp, "url.scheme", "http");
             set_server_address(req, wsi);
             conn_peer(req->conn, wsi);
-            if (req->conn->peer[0])
-                tel_span_set_str(sp, "client.address", req->conn->peer);
+            if (req->conn->peer_len)
+                tel_span_set_strn(sp, "client.address", req->conn->peer, req->conn->peer_len);
             char ua[512];
             int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_USER_AGENT);
             if (n > 0 && n < (int)sizeof ua &&
@@ -352,6 +419,16 @@ void http_trace_begin(core_http_req *req, struct lws *wsi)
     active_add(req, 1);
 }
 
+/* "NNN" for a status code 100..999 into buf (4 bytes). */
+static const char *status_text(int st, char *buf)
+{
+    buf[0] = (char)('0' + st / 100);
+    buf[1] = (char)('0' + st / 10 % 10);
+    buf[2] = (char)('0' + st % 10);
+    buf[3] = '\0';
+    return buf;
+}
+
 void http_trace_end(core_http_req *req)
 {
     core_http_server *s = req->srv;
@@ -365,10 +442,10 @@ void http_trace_end(core_http_req *req)
     const char *error_type = NULL;
     if (req->final_status || req->orphan || st == 0)
         error_type = req->timed_out ? "timeout" : req->error_type ? req->error_type : "connection_closed";
-    if (st >= 500 && !error_type) {
-        snprintf(code, sizeof code, "%d", st);
-        error_type = code;
-    }
+    if (st >= 500 && !error_type)
+        error_type = st <= 999 ? status_text(st, code) : "500";
+    /* One clock read at the end, for both the span and the duration (0 when nothing is timed). */
+    uint64_t end = req->end_wall_ns ? req->end_wall_ns : req->t0 ? tel_clock_now_ns() : 0;
     tel_span *sp = req->span;
     if (tel_span_is_recording(sp)) {
         if (st)
@@ -378,22 +455,20 @@ void http_trace_end(core_http_req *req)
             tel_span_set_status(sp, TEL_STATUS_ERROR, st >= 500 ? NULL : error_type);
         }
     }
-    if (req->end_wall_ns)
-        tel_span_end_at(sp, req->end_wall_ns);
-    else
-        tel_span_end(sp);
+    tel_span_end_at(sp, end);
     req->span = tel_span_start(&tracer_off, "", TEL_SPAN_KIND_SERVER, NULL);
     if (s->m_duration) {
-        uint64_t end = req->end_mono_ns ? req->end_mono_ns : tel_mono_ns();
-        double secs = (double)(end - req->t0) / 1e9;
+        /* The span clock is the wall clock: a step backwards between the two reads counts as 0. */
+        double secs = end > req->t0 ? (double)(end - req->t0) / 1e9 : 0.0;
         tel_attr a[5];
-        size_t n = 0;
-        a[n++] = TEL_ATTR_STR("http.request.method", core_http_method_name(req->method));
-        a[n++] = TEL_ATTR_STR("url.scheme", "http");
-        const char *route = (req->route || req->wsroute) ? req->match.pattern : NULL;
+        base_metric_attrs(req, a);
+        size_t n = 2;
+        uint32_t rlen = 0;
+        bool interned;
+        const char *route = req_route(req, &rlen, &interned);
         if (route)
-            a[n++] = (tel_attr){.key = "http.route", .type = TEL_ATTR_STRING,
-                                .len = (uint32_t)strlen(route), .v.s = route};
+            a[n++] = (tel_attr){.key = "http.route", .type = TEL_ATTR_STRING, .len = rlen,
+                                .v.s = route};
         if (st)
             a[n++] = TEL_ATTR_INT64("http.response.status_code", st);
         if (error_type)
@@ -468,7 +543,7 @@ core_http_req *http_req_begin(http_conn *c, struct lws *wsi, unsigned method, co
     r->state = RS_IDLE;
     r->method = method;
     r->is_head = method == CORE_HTTP_HEAD;
-    r->t0 = tel_mono_ns();
+    r->t0 = 0;
     r->route = NULL;
     r->wsroute = NULL;
     memset(&r->match, 0, sizeof r->match);
@@ -493,7 +568,8 @@ void http_req_reset(core_http_req *r)
     r->claimed = false;
     r->status = 0;
     r->final_status = 0;
-    r->end_wall_ns = r->end_mono_ns = 0;
+    r->end_wall_ns = 0;
+    r->t0 = 0;
     r->error_type = NULL;
     r->write_off = 0;
     r->mw_index = 0;
@@ -585,8 +661,8 @@ static int build_head(core_http_req *req, struct lws *wsi, unsigned char **pp, u
         lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
                                      pp, end))
         return -1;
-    tel_span_context sc = tel_span_get_context(req->span);
-    if (tel_span_context_is_valid(&sc)) {
+    tel_span_context sc;
+    if (!req->span->noop && (sc = tel_span_get_context(req->span), tel_span_context_is_valid(&sc))) {
         char tp[TEL_TRACEPARENT_LEN + 1];
         tel_traceparent_format(&sc, tp);
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)"traceparent:",
@@ -1021,8 +1097,7 @@ static int on_timer(core_http_server *s, struct lws *wsi)
     r->orphan = true;
     r->timed_out = true;
     r->final_status = 504;
-    r->end_wall_ns = tel_now_ns();
-    r->end_mono_ns = tel_mono_ns();
+    r->end_wall_ns = tel_clock_now_ns();
     r->wsi = NULL;
     r->conn = NULL;
     c->req = NULL;
@@ -1152,21 +1227,32 @@ static int add_route(core_http_server *s, unsigned methods, const char *pattern,
     r->max_body = max_body;
     r->builtin = builtin;
     int rc = core_router_add(s->router, methods, pattern, r);
+    if (rc != CORE_OK) {
+        free(r);
+        return rc;
+    }
+    /* The per-request strings, made once: the route pattern and the span names, interned so
+     * that spans reference them without copying (copied per span only past the pool's bound). */
+    size_t plen = strlen(pattern);
+    r->pattern = plen <= UINT32_MAX ? core_intern(pattern, plen) : NULL;
+    r->pattern_len = (uint32_t)plen;
     unsigned named = (methods & CORE_HTTP_GET) ? methods | CORE_HTTP_HEAD : methods;
-    for (int i = 0; rc == CORE_OK && i < HTTP_N_METHODS; i++) {
+    for (int i = 0; i < HTTP_N_METHODS; i++) {
         if (!(named & (1u << i)))
             continue;
         const char *m = core_http_method_name(1u << i);
-        size_t n = strlen(m) + 1 + strlen(pattern) + 1;
-        r->span_name[i] = malloc(n);
-        if (!r->span_name[i])
-            rc = CORE_ENOMEM; /* the route is registered; it just keeps the generic name */
-        else
-            snprintf(r->span_name[i], n, "%s %s", m, pattern);
-    }
-    if (rc != CORE_OK && rc != CORE_ENOMEM) {
-        free(r);
-        return rc;
+        size_t n = strlen(m) + 1 + plen + 1;
+        char *name = malloc(n);
+        if (!name)
+            continue; /* the route is registered; it just keeps the generic name */
+        snprintf(name, n, "%s %s", m, pattern);
+        r->span_name[i] = core_intern(name, n - 1);
+        if (r->span_name[i]) {
+            free(name);
+        } else {
+            r->span_name[i] = name;
+            r->span_name_owned |= 1u << i;
+        }
     }
     rc = CORE_OK;
     r->next = s->routes;
@@ -1176,6 +1262,7 @@ static int add_route(core_http_server *s, unsigned methods, const char *pattern,
 
 core_http_server *core_http_server_create(const core_http_server_config *cfg)
 {
+    pthread_once(&method_tab_once, method_tab_init);
     core_http_server *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
@@ -1221,6 +1308,12 @@ core_http_server *core_http_server_create(const core_http_server_config *cfg)
                                   .value_is_int = true};
         s->m_duration = m ? tel_meter_create(m, TEL_INSTR_HISTOGRAM, "http.server.request.duration", &ho) : NULL;
         s->m_active = m ? tel_meter_create(m, TEL_INSTR_UP_DOWN_COUNTER, "http.server.active_requests", &ao) : NULL;
+        /* No-op instruments (disabled provider) are dropped: the request path then skips the
+         * metrics, clock read included, with one test. */
+        if (!tel_instrument_enabled(s->m_duration))
+            s->m_duration = NULL;
+        if (!tel_instrument_enabled(s->m_active))
+            s->m_active = NULL;
     }
     if (!c->no_builtin) {
         if (add_route(s, CORE_HTTP_GET, "/healthz", h_healthz, s, 0, true) ||
@@ -1406,7 +1499,8 @@ void core_http_server_destroy(core_http_server *s)
     for (http_route *r = s->routes; r;) {
         http_route *n = r->next;
         for (int i = 0; i < HTTP_N_METHODS; i++)
-            free(r->span_name[i]);
+            if ((r->span_name_owned >> i) & 1u)
+                free((char *)r->span_name[i]);
         free(r);
         r = n;
     }

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "core/error.h"
+#include "intern.h"
 
 #define WS_CHUNK (64u * 1024u)
 #define WS_REASON_MAX 123
@@ -89,6 +90,7 @@ int core_http_server_ws_route(core_http_server *s, const char *pattern, const co
     r->h = *h;
     r->ud = ud;
     r->pattern = strdup(pattern);
+    r->pattern_interned = core_intern(pattern, strlen(pattern)); /* NULL: copied per span */
     r->max_msg = o && o->max_message_bytes ? o->max_message_bytes : CORE_JSON_DEFAULT_MAX_BYTES;
     r->hi = o && o->tx_high_water ? o->tx_high_water : 1024 * 1024;
     r->lo = o && o->tx_low_water ? o->tx_low_water : r->hi / 4;

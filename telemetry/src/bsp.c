@@ -43,8 +43,7 @@ static void bsp_take(void *owner, void *cell, size_t i)
 {
     bsp *b = owner;
     tel_span_data_move(&b->batch[i], cell);
-    tel__span_data_dedupe(&b->batch[i]);
-    tel__span_data_redact(&b->batch[i]);
+    tel__span_data_dedupe_redact(&b->batch[i]);
     b->batch_ptrs[i] = &b->batch[i];
 }
 

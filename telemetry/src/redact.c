@@ -1,4 +1,5 @@
 /* Secrets policy: the attribute key denylist, and the redaction pass over span records. */
+#include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -61,33 +62,126 @@ static bool denied_slow(const char *key, size_t extra)
 /* Verdicts of recently checked keys, per thread. Keys are mostly string literals seen again and
  * again (every span of a kind, every log line of a call site), so the verdict is looked up by
  * address; the key text is compared too, because an address can be reused for another key
- * (copied dynamic keys, freed strings). An entry is valid for one denylist generation. */
-#define VCACHE_SLOTS 32
+ * (copied dynamic keys, freed strings). An entry is valid for one denylist generation. The
+ * cache is set-associative (a span's dozen or two of keys must not evict one another: a miss
+ * costs a scan of the key for every fragment) and also keeps the key's length and a hash of its
+ * text, which the export pass uses to find repeated keys without comparing every pair. */
+#define VCACHE_SETS 16
+#define VCACHE_WAYS 4
 #define VCACHE_KEY_MAX 50
 typedef struct vcache_entry {
     const char *ptr;
     uint32_t gen;
+    uint32_t hash; /* of the text */
+    uint8_t len;
     bool denied;
+    bool fixed; /* ptr is in the program's read-only data: its text cannot change */
     char text[VCACHE_KEY_MAX + 1];
 } vcache_entry;
-static _Thread_local vcache_entry vcache[VCACHE_SLOTS];
+typedef struct vcache_set {
+    vcache_entry e[VCACHE_WAYS];
+    uint32_t victim; /* round robin */
+} vcache_set;
+static _Thread_local vcache_set vcache[VCACHE_SETS];
 
-/* The verdict for key under denylist generation `gen` (the number of added fragments). */
+/* The read-only segments of the main program (string literals live there). Their contents never
+ * change and the program is never unmapped, so a key found there needs no text comparison on a
+ * cache hit. Filled once, on the first cache miss. */
+#define RO_RANGES_MAX 8
+static uintptr_t ro_lo[RO_RANGES_MAX], ro_hi[RO_RANGES_MAX];
+static int n_ro;
+static pthread_once_t ro_once = PTHREAD_ONCE_INIT;
+
+static int ro_visit(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    for (int i = 0; i < info->dlpi_phnum && n_ro < RO_RANGES_MAX; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && !(ph->p_flags & PF_W) && ph->p_memsz) {
+            ro_lo[n_ro] = (uintptr_t)(info->dlpi_addr + ph->p_vaddr);
+            ro_hi[n_ro] = ro_lo[n_ro] + (uintptr_t)ph->p_memsz;
+            n_ro++;
+        }
+    }
+    return 1; /* the first object visited is the main program: done */
+}
+
+static void ro_init(void)
+{
+    dl_iterate_phdr(ro_visit, NULL);
+}
+
+static bool in_program_ro(const char *p)
+{
+    pthread_once(&ro_once, ro_init);
+    uintptr_t a = (uintptr_t)p;
+    for (int i = 0; i < n_ro; i++)
+        if (a >= ro_lo[i] && a < ro_hi[i]) return true;
+    return false;
+}
+
+/* Length and FNV-1a hash of key. */
+static inline uint32_t text_hash(const char *key, uint32_t *len)
+{
+    uint32_t h = 2166136261u;
+    const unsigned char *k = (const unsigned char *)key;
+    size_t n = 0;
+    for (; k[n]; n++) {
+        h ^= k[n];
+        h *= 16777619u;
+    }
+    *len = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+    return h;
+}
+
+static inline vcache_set *vcache_set_of(const char *key)
+{
+    uint64_t a = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull;
+    return &vcache[a >> 60]; /* VCACHE_SETS == 16 */
+}
+
+/* The verdict on key under denylist generation `gen` (the number of added fragments), with the
+ * key's text hash and length. */
+static inline __attribute__((always_inline)) bool key_lookup(const char *key, size_t gen,
+                                                             uint32_t *hash, uint32_t *len)
+{
+    vcache_set *set = vcache_set_of(key);
+    vcache_entry *victim = NULL;
+    for (uint32_t w = 0; w < VCACHE_WAYS; w++) {
+        vcache_entry *e = &set->e[w];
+        if (e->ptr != key)
+            continue;
+        if (TEL_LIKELY(e->gen == (uint32_t)gen && (e->fixed || strcmp(e->text, key) == 0))) {
+            *hash = e->hash;
+            *len = e->len;
+            return e->denied;
+        }
+        victim = e; /* a stale entry for this address: replaced */
+        break;
+    }
+    *hash = text_hash(key, len);
+    bool denied = denied_slow(key, gen);
+    if (*len <= VCACHE_KEY_MAX) {
+        if (!victim) {
+            victim = &set->e[set->victim];
+            set->victim = (set->victim + 1) % VCACHE_WAYS;
+        }
+        victim->ptr = key;
+        victim->gen = (uint32_t)gen;
+        victim->hash = *hash;
+        victim->len = (uint8_t)*len;
+        victim->denied = denied;
+        victim->fixed = in_program_ro(key);
+        memcpy(victim->text, key, *len + 1);
+    }
+    return denied;
+}
+
 static inline bool denied_gen(const char *key, size_t gen)
 {
-    uintptr_t a = (uintptr_t)key;
-    vcache_entry *e = &vcache[(a ^ (a >> 5) ^ (a >> 11)) & (VCACHE_SLOTS - 1)];
-    if (TEL_LIKELY(e->ptr == key && e->gen == (uint32_t)gen && strcmp(e->text, key) == 0))
-        return e->denied;
-    bool d = denied_slow(key, gen);
-    size_t n = strlen(key);
-    if (n <= VCACHE_KEY_MAX) {
-        e->ptr = key;
-        e->gen = (uint32_t)gen;
-        e->denied = d;
-        memcpy(e->text, key, n + 1);
-    }
-    return d;
+    uint32_t h, l;
+    return key_lookup(key, gen, &h, &l);
 }
 
 bool tel_redact_key_denied(const char *key)
@@ -149,6 +243,69 @@ static inline size_t redact_all(tel_attr *attrs, size_t n, size_t gen)
 size_t tel_redact_attrs(tel_attr *attrs, size_t n)
 {
     return attrs ? redact_all(attrs, n, atomic_load_explicit(&n_added, memory_order_acquire)) : 0;
+}
+
+void tel__span_data_dedupe_redact(tel_span_data *d)
+{
+    size_t gen = atomic_load_explicit(&n_added, memory_order_acquire);
+    uint16_t n = d->n_attrs;
+    if (n > TEL_SPAN_INLINE_ATTRS) n = TEL_SPAN_INLINE_ATTRS; /* never: the inline capacity */
+    uint32_t kh[TEL_SPAN_INLINE_ATTRS], kl[TEL_SPAN_INLINE_ATTRS];
+    bool kd[TEL_SPAN_INLINE_ATTRS];
+    for (uint16_t i = 0; i < n; i++) {
+        if (d->attrs[i].key) {
+            kd[i] = key_lookup(d->attrs[i].key, gen, &kh[i], &kl[i]);
+        } else {
+            kh[i] = 0;
+            kl[i] = UINT32_MAX;
+            kd[i] = false;
+        }
+    }
+    /* What tel__span_data_dedupe does (for each key text, the first position keeps the value
+     * set last), in one pass: earlier keys are found through a small table by text hash, and
+     * the text is compared only for equal hashes and lengths. */
+    enum { SLOTS = 4 * TEL_SPAN_INLINE_ATTRS }; /* a power of two */
+    uint8_t slot[SLOTS];
+    memset(slot, 0xff, sizeof slot);
+    uint16_t o = 0;
+    for (uint16_t j = 0; j < n; j++) {
+        const char *key = d->attrs[j].key;
+        int first = -1;
+        if (kl[j] != UINT32_MAX) {
+            uint32_t p = kh[j] & (SLOTS - 1);
+            for (; slot[p] != 0xff; p = (p + 1) & (SLOTS - 1)) {
+                uint8_t f = slot[p];
+                if (kh[f] == kh[j] && kl[f] == kl[j] && d->attrs[f].key != key &&
+                    strcmp(d->attrs[f].key, key) == 0) {
+                    first = f;
+                    break;
+                }
+            }
+            if (first < 0) slot[p] = (uint8_t)o;
+        }
+        if (first >= 0) {
+            d->attrs[first] = d->attrs[j]; /* same text: same hash, length and verdict */
+            continue;
+        }
+        if (o != j) {
+            d->attrs[o] = d->attrs[j];
+            kh[o] = kh[j];
+            kl[o] = kl[j];
+            kd[o] = kd[j];
+        }
+        o++;
+    }
+    n = o;
+    d->n_attrs = n;
+    for (uint16_t i = 0; i < n; i++)
+        if (kd[i]) redact(&d->attrs[i]);
+    tel_span_extra *x = d->extra;
+    if (!x) return;
+    redact_all(x->attrs, x->n_attrs, gen);
+    for (uint32_t i = 0; i < x->n_events; i++)
+        redact_all(x->events[i].attrs, x->events[i].n_attrs, gen);
+    for (uint32_t i = 0; i < x->n_links; i++)
+        redact_all(x->links[i].attrs, x->links[i].n_attrs, gen);
 }
 
 void tel__span_data_redact(tel_span_data *d)

@@ -18,8 +18,7 @@ static void simple_on_end(tel_span_processor *self, tel_span_data *r)
     pthread_mutex_lock(&s->lock);
     if (!s->shut) {
         tel_span_data_move(&s->rec, r);
-        tel__span_data_dedupe(&s->rec);
-        tel__span_data_redact(&s->rec);
+        tel__span_data_dedupe_redact(&s->rec);
         const tel_span_data *one = &s->rec;
         s->exporter->export_spans(s->exporter, s->base.resource, &one, 1,
                                   tel_mono_ns() + (uint64_t)s->timeout_ms * 1000000u);

@@ -59,6 +59,9 @@ void tel__span_data_dedupe(tel_span_data *d);
  * tel__span_data_dedupe, off the application thread for the batch processor. Implemented in
  * redact.c. */
 void tel__span_data_redact(tel_span_data *d);
+/* tel__span_data_dedupe then tel__span_data_redact, in one pass over the keys (the repeated keys
+ * are found by length and text hash from the redaction's key cache). Implemented in redact.c. */
+void tel__span_data_dedupe_redact(tel_span_data *d);
 /* Deep copy of a record (clone gets its own extra and tracestate reference). */
 bool tel__span_data_clone(tel_span_data *dst, const tel_span_data *src);
 

@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <pthread.h>
 
-#include "telemetry/processor.h"
+#include "telemetry/memory_exporter.h"
 #include "telemetry/trace.h"
 
 static int failures;
@@ -341,216 +341,57 @@ static inline int tu_ws_close(int fd, int code, const char *reason)
     return tu_ws_send_frame(fd, 0x8, true, true, p, 2 + rl);
 }
 
-/* ---- Span capture ----
- * An exporter that snapshots every exported span into plain owned structures (name, kind, ids,
- * parent, status, scalar attributes as text/int, event names). The tests read spans from here
- * rather than from tel_memory_exporter: with the simple processor, that exporter's copies point
- * into the processor's reused record for strings copied into the span arena (see the report on
- * tel__span_data_clone), so their names and string attributes change under the test. */
+/* ---- Span queries over tel_memory_exporter records ----
+ * Read them once the spans of interest have ended (wait for the count first): the memory
+ * exporter is not safe against concurrent exports while records are read. */
 
-#define TU_MAX_ATTRS 48
-#define TU_MAX_EVENTS 8
-
-typedef struct tu_attr {
-    char key[64];
-    uint8_t type; /* TEL_ATTR_STRING / INT / BOOL / DOUBLE (others: ignored) */
-    char s[512];
-    int64_t i;
-} tu_attr;
-
-typedef struct tu_span {
-    char name[160];
-    uint8_t kind, status;
-    bool has_parent, parent_remote;
-    tel_span_context sc;
-    uint8_t parent_span_id[TEL_SPAN_ID_SIZE];
-    size_t n_attrs;
-    tu_attr attrs[TU_MAX_ATTRS];
-    size_t n_events;
-    char events[TU_MAX_EVENTS][48];
-} tu_span;
-
-typedef struct tu_capture {
-    tel_span_exporter base;
-    pthread_mutex_t lock;
-    tu_span **spans;
-    size_t n, cap;
-} tu_capture;
-
-static int tu_capture_export(tel_span_exporter *self, const tel_resource *res,
-                             const tel_span_data *const *spans, size_t n, uint64_t deadline_ns)
+/* A string attribute of d, or NULL. */
+static inline const char *tu_attr_str(const tel_span_data *d, const char *key)
 {
-    (void)res;
-    (void)deadline_ns;
-    tu_capture *c = (tu_capture *)self;
-    pthread_mutex_lock(&c->lock);
-    for (size_t k = 0; k < n; k++) {
-        const tel_span_data *d = spans[k];
-        tu_span *t = calloc(1, sizeof *t);
-        if (!t)
-            break;
-        snprintf(t->name, sizeof t->name, "%s", d->name ? d->name : "");
-        t->kind = d->kind;
-        t->status = d->status;
-        t->has_parent = d->has_parent;
-        t->parent_remote = d->parent_remote;
-        t->sc = d->sc;
-        memcpy(t->parent_span_id, d->parent_span_id, TEL_SPAN_ID_SIZE);
-        for (uint32_t i = 0; i < tel_span_data_attr_count(d) && t->n_attrs < TU_MAX_ATTRS; i++) {
-            const tel_attr *a = tel_span_data_attr(d, i);
-            tu_attr *x = &t->attrs[t->n_attrs];
-            snprintf(x->key, sizeof x->key, "%s", a->key);
-            x->type = a->type;
-            if (a->type == TEL_ATTR_STRING)
-                snprintf(x->s, sizeof x->s, "%.*s", (int)a->len, a->v.s);
-            else if (a->type == TEL_ATTR_INT)
-                x->i = a->v.i;
-            else if (a->type == TEL_ATTR_BOOL)
-                x->i = a->v.b;
-            else if (a->type == TEL_ATTR_DOUBLE)
-                x->i = (int64_t)a->v.d;
-            else
-                continue;
-            t->n_attrs++;
-        }
-        for (uint32_t i = 0; i < tel_span_data_event_count(d) && t->n_events < TU_MAX_EVENTS; i++)
-            snprintf(t->events[t->n_events++], sizeof t->events[0], "%s", d->extra->events[i].name);
-        if (c->n == c->cap) {
-            size_t nc = c->cap ? c->cap * 2 : 64;
-            tu_span **ns = realloc(c->spans, nc * sizeof *ns);
-            if (!ns) {
-                free(t);
-                break;
-            }
-            c->spans = ns;
-            c->cap = nc;
-        }
-        c->spans[c->n++] = t;
+    for (uint32_t i = 0; d && i < tel_span_data_attr_count(d); i++) {
+        const tel_attr *a = tel_span_data_attr(d, i);
+        if (strcmp(a->key, key) == 0)
+            return a->type == TEL_ATTR_STRING ? a->v.s : NULL;
     }
-    pthread_mutex_unlock(&c->lock);
-    return TEL_OK;
-}
-
-static int tu_capture_shutdown(tel_span_exporter *self)
-{
-    (void)self;
-    return TEL_OK;
-}
-
-static void tu_capture_reset(tu_capture *c)
-{
-    pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < c->n; i++)
-        free(c->spans[i]);
-    c->n = 0;
-    pthread_mutex_unlock(&c->lock);
-}
-
-/* The capture is owned by the processor it is given to; it frees itself here. */
-static void tu_capture_destroy(tel_span_exporter *self)
-{
-    tu_capture *c = (tu_capture *)self;
-    tu_capture_reset(c);
-    free(c->spans);
-    pthread_mutex_destroy(&c->lock);
-    free(c);
-}
-
-static inline tu_capture *tu_capture_create(void)
-{
-    tu_capture *c = calloc(1, sizeof *c);
-    c->base.export_spans = tu_capture_export;
-    c->base.shutdown = tu_capture_shutdown;
-    c->base.destroy = tu_capture_destroy;
-    pthread_mutex_init(&c->lock, NULL);
-    return c;
-}
-
-static inline size_t tu_capture_count(tu_capture *c)
-{
-    pthread_mutex_lock(&c->lock);
-    size_t n = c->n;
-    pthread_mutex_unlock(&c->lock);
-    return n;
-}
-
-/* Span i (stable until reset). */
-static inline const tu_span *tu_capture_span(tu_capture *c, size_t i)
-{
-    pthread_mutex_lock(&c->lock);
-    const tu_span *t = i < c->n ? c->spans[i] : NULL;
-    pthread_mutex_unlock(&c->lock);
-    return t;
-}
-
-/* The first span named name, or NULL. */
-static inline const tu_span *tu_capture_find(tu_capture *c, const char *name)
-{
-    pthread_mutex_lock(&c->lock);
-    const tu_span *t = NULL;
-    for (size_t i = 0; i < c->n && !t; i++)
-        if (strcmp(c->spans[i]->name, name) == 0)
-            t = c->spans[i];
-    pthread_mutex_unlock(&c->lock);
-    return t;
-}
-
-static inline const tu_attr *tu_attr_get(const tu_span *t, const char *key)
-{
-    for (size_t i = 0; t && i < t->n_attrs; i++)
-        if (strcmp(t->attrs[i].key, key) == 0)
-            return &t->attrs[i];
     return NULL;
 }
 
-/* A string attribute, or NULL. */
-static inline const char *tu_attr_str(const tu_span *t, const char *key)
+/* An int attribute of d, or INT64_MIN. */
+static inline int64_t tu_attr_int(const tel_span_data *d, const char *key)
 {
-    const tu_attr *a = tu_attr_get(t, key);
-    return a && a->type == TEL_ATTR_STRING ? a->s : NULL;
+    for (uint32_t i = 0; d && i < tel_span_data_attr_count(d); i++) {
+        const tel_attr *a = tel_span_data_attr(d, i);
+        if (strcmp(a->key, key) == 0)
+            return a->type == TEL_ATTR_INT ? a->v.i : INT64_MIN;
+    }
+    return INT64_MIN;
 }
 
-/* An int attribute, or INT64_MIN. */
-static inline int64_t tu_attr_int(const tu_span *t, const char *key)
+static inline bool tu_has_attr(const tel_span_data *d, const char *key)
 {
-    const tu_attr *a = tu_attr_get(t, key);
-    return a && a->type == TEL_ATTR_INT ? a->i : INT64_MIN;
+    for (uint32_t i = 0; d && i < tel_span_data_attr_count(d); i++)
+        if (strcmp(tel_span_data_attr(d, i)->key, key) == 0)
+            return true;
+    return false;
 }
 
-static inline bool tu_same_trace(const tu_span *a, const tu_span *b)
+static inline bool tu_same_trace(const tel_span_data *a, const tel_span_data *b)
 {
     return a && b && memcmp(a->sc.trace_id, b->sc.trace_id, TEL_TRACE_ID_SIZE) == 0;
 }
 
-static inline bool tu_is_child(const tu_span *child, const tu_span *parent)
+static inline bool tu_is_child(const tel_span_data *child, const tel_span_data *parent)
 {
     return child && parent && child->has_parent && tu_same_trace(child, parent) &&
            memcmp(child->parent_span_id, parent->sc.span_id, TEL_SPAN_ID_SIZE) == 0;
 }
 
-static inline bool tu_has_event(const tu_span *t, const char *name)
+static inline bool tu_has_event(const tel_span_data *d, const char *name)
 {
-    for (size_t i = 0; t && i < t->n_events; i++)
-        if (strcmp(t->events[i], name) == 0)
+    for (uint32_t i = 0; d && i < tel_span_data_event_count(d); i++)
+        if (strcmp(d->extra->events[i].name, name) == 0)
             return true;
     return false;
-}
-
-/* A provider (always_on) whose spans go through a simple processor into a capture. */
-static inline tel_tracer_provider *tu_tracing_init(tu_capture **cap, tel_tracer **tracer)
-{
-    tel_tracer_provider_config cfg = {0};
-    tel_attr svc = TEL_ATTR_STR("service.name", "core-http-test");
-    cfg.resource = tel_resource_create(&svc, 1);
-    cfg.has_sampler = true;
-    tel_sampler_init(&cfg.sampler, TEL_SAMPLER_ALWAYS_ON, 0);
-    cfg.has_limits = true;
-    cfg.limits = (tel_span_limits){128, 0, 128, 128, 128, 128};
-    tel_tracer_provider *p = tel_tracer_provider_create(&cfg);
-    *cap = tu_capture_create();
-    tel_tracer_provider_add_processor(p, tel_simple_processor_create(&(*cap)->base, 1000));
-    *tracer = tel_tracer_get(p, "core-http-test", "1.0");
-    return p;
 }
 
 #endif

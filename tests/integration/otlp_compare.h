@@ -15,24 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "telemetry/log_data.h"
 #include "telemetry/metric_data.h"
 #include "telemetry/span_data.h"
 #include "telemetry/tracestate.h"
-
-static int failures __attribute__((unused));
-static int checks __attribute__((unused));
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-        }                                                                                          \
-    } while (0)
 
 static inline void hex(const uint8_t *id, size_t n, char *out)
 {

@@ -24,12 +24,12 @@
 
 #include "agent/bmc.h"
 #include "ipmisim_harness.h"
-#include "span_check.h"
+#include "stderr_capture.h"
+#include "test_tracing.h"
 
-static sc_tracing tt;
+static test_tracing tt;
 static ipmisim *sim;
-static int saved_stderr = -1;
-static char stderr_path[64];
+static stderr_capture err_cap = STDERR_CAPTURE_INIT;
 static char results_seen[8192]; /* every agt_result message, checked for the secret */
 
 static uint64_t in_ms(unsigned ms)
@@ -99,40 +99,11 @@ static int group_setup(void **state)
 {
     (void)state;
     /* Everything the process writes to stderr from here on is checked for the password. */
-    snprintf(stderr_path, sizeof stderr_path, "/tmp/agt-ipmi-stderr-XXXXXX");
-    int fd = mkstemp(stderr_path);
-    if (fd < 0)
-        return -1;
-    fflush(stderr);
-    saved_stderr = dup(2);
-    dup2(fd, 2);
-    close(fd);
-    sc_tracing_init(&tt);
+    if (stderr_capture_start(&err_cap, "agt-ipmi-stderr") != 0) return -1;
+    test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 0, NULL);
     ipmisim_config cfg = {.sensors = true};
     sim = ipmisim_create(&cfg);
     return sim ? 0 : -1;
-}
-
-/* Puts stderr back and replays what was captured, so nothing is hidden from the test log. */
-static void restore_stderr(char *copy, size_t cap, size_t *len)
-{
-    if (saved_stderr < 0)
-        return;
-    fflush(stderr);
-    dup2(saved_stderr, 2);
-    close(saved_stderr);
-    saved_stderr = -1;
-    *len = 0;
-    int fd = open(stderr_path, O_RDONLY);
-    if (fd >= 0) {
-        ssize_t n;
-        while (*len < cap && (n = read(fd, copy + *len, cap - *len)) > 0)
-            *len += (size_t)n;
-        close(fd);
-    }
-    unlink(stderr_path);
-    if (*len)
-        fprintf(stderr, "%.*s", (int)*len, copy);
 }
 
 static int group_teardown(void **state)
@@ -140,16 +111,16 @@ static int group_teardown(void **state)
     (void)state;
     static char buf[1 << 16];
     size_t len;
-    restore_stderr(buf, sizeof buf, &len);
+    stderr_capture_stop(&err_cap, buf, sizeof buf, &len);
     ipmisim_destroy(sim);
-    sc_tracing_cleanup(&tt);
+    test_tracing_cleanup(&tt);
     return 0;
 }
 
 static int test_setup(void **state)
 {
     (void)state;
-    sc_reset(tt.store);
+    tel_memory_exporter_reset(tt.mem);
     return 0;
 }
 
@@ -161,12 +132,7 @@ typedef struct root {
 
 static void root_begin(root *r)
 {
-    r->span = tel_span_start(tt.tracer, "test", TEL_SPAN_KIND_INTERNAL, NULL);
-    tel_context_init(&r->ctx);
-    tel_context_set_span(&r->ctx, r->span);
-    tel_baggage *bag = tel_baggage_set(NULL, "server_id", "srv-42", NULL);
-    tel_context_set_baggage(&r->ctx, bag);
-    tel_baggage_unref(bag);
+    r->span = test_root_context(tt.tracer, "test", "server_id", "srv-42", &r->ctx);
 }
 
 static void root_end(root *r)
@@ -175,18 +141,18 @@ static void root_end(root *r)
     tel_context_cleanup(&r->ctx);
 }
 
-static void check_command_span(const sc_span *d, int netfn, int cmd)
+static void check_command_span(const tel_span_data *d, int netfn, int cmd)
 {
     assert_non_null(d);
     assert_int_equal(d->kind, TEL_SPAN_KIND_CLIENT);
-    assert_true(sc_str_is(d, "bmc.type", "ipmi"));
-    assert_true(sc_str_is(d, "server.address", "127.0.0.1"));
-    assert_true(sc_str_is(d, "bmc.address", "127.0.0.1"));
-    assert_int_equal(sc_int(d, "server.port", -1), ipmisim_port(sim));
-    assert_int_equal(sc_int(d, "ipmi.netfn", -1), netfn);
-    assert_int_equal(sc_int(d, "ipmi.cmd", -1), cmd);
-    assert_int_equal(sc_int(d, "ipmi.completion_code", -1), 0);
-    assert_true(sc_bool(d, "ipmi.session.reused") >= 0);
+    assert_true(test_attr_str_is(d, "bmc.type", "ipmi"));
+    assert_true(test_attr_str_is(d, "server.address", "127.0.0.1"));
+    assert_true(test_attr_str_is(d, "bmc.address", "127.0.0.1"));
+    assert_int_equal(test_attr_int(d, "server.port", -1), ipmisim_port(sim));
+    assert_int_equal(test_attr_int(d, "ipmi.netfn", -1), netfn);
+    assert_int_equal(test_attr_int(d, "ipmi.cmd", -1), cmd);
+    assert_int_equal(test_attr_int(d, "ipmi.completion_code", -1), 0);
+    assert_true(test_attr_bool(d, "ipmi.session.reused") >= 0);
     assert_int_equal(d->status, TEL_STATUS_UNSET);
 }
 
@@ -225,40 +191,41 @@ static void test_power_matches_ipmitool(void **state)
     root_end(&r);
 
     /* Spans: one operation span per call, command spans under it, one session for all. */
-    const sc_span *rootd = sc_last(tt.store, "test");
-    size_t nops = sc_count(tt.store, "ipmi.power");
+    const tel_span_data *rootd = test_span_last(tt.mem, "test");
+    size_t nops = test_span_count(tt.mem, "ipmi.power");
     assert_int_equal(nops, sizeof seq / sizeof seq[0] + 1);
-    assert_int_equal(sc_count(tt.store, "ipmi.chassis_control"), 7);
-    assert_int_equal(sc_count(tt.store, "ipmi.get_chassis_status"), nops);
-    assert_int_equal(sc_count(tt.store, "ipmi.session.open"), 1);
-    const sc_span *open = sc_nth(tt.store, "ipmi.session.open", 0);
-    assert_int_equal(sc_int(open, "ipmi.cipher_suite", -1), 3);
-    assert_true(sc_str_is(open, "ipmi.privilege", "OPERATOR"));
-    assert_true(sc_str_is(open, "ipmi.session.reason", "new"));
+    assert_int_equal(test_span_count(tt.mem, "ipmi.chassis_control"), 7);
+    assert_int_equal(test_span_count(tt.mem, "ipmi.get_chassis_status"), nops);
+    assert_int_equal(test_span_count(tt.mem, "ipmi.session.open"), 1);
+    const tel_span_data *open = test_span_nth(tt.mem, "ipmi.session.open", 0);
+    assert_int_equal(test_attr_int(open, "ipmi.cipher_suite", -1), 3);
+    assert_true(test_attr_str_is(open, "ipmi.privilege", "OPERATOR"));
+    assert_true(test_attr_str_is(open, "ipmi.session.reason", "new"));
     assert_int_equal(open->kind, TEL_SPAN_KIND_CLIENT);
-    const sc_span *op0 = sc_nth(tt.store, "ipmi.power", 0);
-    assert_true(sc_is_child_of(op0, rootd));
-    assert_true(sc_is_child_of(open, op0));
-    assert_true(sc_str_is(op0, "bmc.power.action", "status"));
-    assert_true(sc_str_is(op0, "server_id", "srv-42")); /* business id from the baggage */
-    assert_true(sc_str_is(op0, "bmc.type", "ipmi"));
+    const tel_span_data *op0 = test_span_nth(tt.mem, "ipmi.power", 0);
+    assert_true(test_span_is_child_of(op0, rootd));
+    assert_true(test_span_is_child_of(open, op0));
+    assert_true(test_attr_str_is(op0, "bmc.power.action", "status"));
+    assert_true(test_attr_str_is(op0, "server_id", "srv-42")); /* business id from the baggage */
+    assert_true(test_attr_str_is(op0, "bmc.type", "ipmi"));
     assert_int_equal(op0->kind, TEL_SPAN_KIND_INTERNAL);
-    assert_int_equal(sc_bool(op0, "ipmi.session.reused"), 0);
-    for (size_t i = 0; i < sc_count(tt.store, "ipmi.get_chassis_status"); i++) {
-        const sc_span *d = sc_nth(tt.store, "ipmi.get_chassis_status", i);
+    assert_int_equal(test_attr_bool(op0, "ipmi.session.reused"), 0);
+    for (size_t i = 0; i < test_span_count(tt.mem, "ipmi.get_chassis_status"); i++) {
+        const tel_span_data *d = test_span_nth(tt.mem, "ipmi.get_chassis_status", i);
         check_command_span(d, 0x00, 0x01);
-        assert_int_equal(sc_bool(d, "ipmi.session.reused"), i == 0 ? 0 : 1);
+        assert_int_equal(test_attr_bool(d, "ipmi.session.reused"), i == 0 ? 0 : 1);
     }
     for (size_t i = 0; i < 7; i++) {
-        const sc_span *d = sc_nth(tt.store, "ipmi.chassis_control", i);
+        const tel_span_data *d = test_span_nth(tt.mem, "ipmi.chassis_control", i);
         check_command_span(d, 0x00, 0x02);
-        assert_int_equal(sc_bool(d, "ipmi.session.reused"), 1);
+        assert_int_equal(test_attr_bool(d, "ipmi.session.reused"), 1);
     }
-    const sc_span *cyc = sc_nth(tt.store, "ipmi.power", 8);
-    assert_true(sc_str_is(cyc, "bmc.power.action", "cycle"));
-    assert_true(sc_str_is(cyc, "bmc.power.state", "off"));
-    assert_int_equal(sc_int(sc_nth(tt.store, "ipmi.chassis_control", 6), "ipmi.chassis_control", -1),
-                     2);
+    const tel_span_data *cyc = test_span_nth(tt.mem, "ipmi.power", 8);
+    assert_true(test_attr_str_is(cyc, "bmc.power.action", "cycle"));
+    assert_true(test_attr_str_is(cyc, "bmc.power.state", "off"));
+    assert_int_equal(
+        test_attr_int(test_span_nth(tt.mem, "ipmi.chassis_control", 6), "ipmi.chassis_control", -1),
+        2);
     agt_bmc_destroy(b);
 }
 
@@ -287,14 +254,14 @@ static void test_identity_matches_ipmitool(void **state)
     assert_string_equal(id.guid, val);
     assert_string_equal(id.serial, "");
 
-    const sc_span *op = sc_last(tt.store, "ipmi.identity");
+    const tel_span_data *op = test_span_last(tt.mem, "ipmi.identity");
     assert_non_null(op);
     assert_false(op->has_parent); /* NULL context: a new trace */
-    assert_int_equal(sc_int(op, "ipmi.manufacturer_id", -1), 0x1291);
-    const sc_span *dev = sc_last(tt.store, "ipmi.get_device_id");
+    assert_int_equal(test_attr_int(op, "ipmi.manufacturer_id", -1), 0x1291);
+    const tel_span_data *dev = test_span_last(tt.mem, "ipmi.get_device_id");
     check_command_span(dev, 0x06, 0x01);
-    assert_true(sc_is_child_of(dev, op));
-    check_command_span(sc_last(tt.store, "ipmi.get_system_guid"), 0x06, 0x37);
+    assert_true(test_span_is_child_of(dev, op));
+    check_command_span(test_span_last(tt.mem, "ipmi.get_system_guid"), 0x06, 0x37);
     agt_bmc_destroy(b);
 }
 
@@ -321,19 +288,21 @@ static void test_sensors(void **state)
     assert_string_equal(s[2].name, "PSU Power");
     assert_int_equal(s[2].kind, AGT_SENSOR_POWER);
     assert_true(s[2].value > 179.9 && s[2].value < 180.1);
-    assert_int_equal(sc_count(tt.store, "ipmi.get_sdr"), 1);
-    assert_int_equal(sc_int(sc_last(tt.store, "ipmi.get_sdr"), "ipmi.sdr.record_count", -1), 3);
-    assert_int_equal(sc_count(tt.store, "ipmi.get_sensor_reading"), 3);
-    check_command_span(sc_last(tt.store, "ipmi.get_sensor_reading"), 0x04, 0x2d);
-    check_command_span(sc_last(tt.store, "ipmi.get_sdr_repository_info"), 0x0a, 0x20);
-    assert_int_equal(sc_bool(sc_last(tt.store, "ipmi.sensors"), "ipmi.sdr.cached"), 0);
+    assert_int_equal(test_span_count(tt.mem, "ipmi.get_sdr"), 1);
+    assert_int_equal(
+        test_attr_int(test_span_last(tt.mem, "ipmi.get_sdr"), "ipmi.sdr.record_count", -1), 3);
+    assert_int_equal(test_span_count(tt.mem, "ipmi.get_sensor_reading"), 3);
+    check_command_span(test_span_last(tt.mem, "ipmi.get_sensor_reading"), 0x04, 0x2d);
+    check_command_span(test_span_last(tt.mem, "ipmi.get_sdr_repository_info"), 0x0a, 0x20);
+    assert_int_equal(test_attr_bool(test_span_last(tt.mem, "ipmi.sensors"), "ipmi.sdr.cached"), 0);
     /* Second read: the repository did not change, the SDRs are not fetched again. */
-    sc_reset(tt.store);
+    tel_memory_exporter_reset(tt.mem);
     assert_int_equal(agt_bmc_sensors(b, NULL, in_ms(5000), s, 8, &n, &res), AGT_OK);
     assert_int_equal(n, 3);
-    assert_int_equal(sc_count(tt.store, "ipmi.get_sdr"), 0);
-    assert_int_equal(sc_bool(sc_last(tt.store, "ipmi.sensors"), "ipmi.sdr.cached"), 1);
-    assert_int_equal(sc_int(sc_last(tt.store, "ipmi.sensors"), "bmc.sensor.count", -1), 3);
+    assert_int_equal(test_span_count(tt.mem, "ipmi.get_sdr"), 0);
+    assert_int_equal(test_attr_bool(test_span_last(tt.mem, "ipmi.sensors"), "ipmi.sdr.cached"), 1);
+    assert_int_equal(test_attr_int(test_span_last(tt.mem, "ipmi.sensors"), "bmc.sensor.count", -1),
+                     3);
     /* cap smaller than the sensor count */
     assert_int_equal(agt_bmc_sensors(b, NULL, in_ms(5000), s, 1, &n, &res), AGT_OK);
     assert_int_equal(n, 1);
@@ -357,7 +326,7 @@ static void test_wrong_credentials(void **state)
         const char *user, *pass;
     } cases[] = {{IPMISIM_USER, "wrong-password"}, {"nobody", IPMISIM_PASSWORD}};
     for (size_t i = 0; i < 2; i++) {
-        sc_reset(tt.store);
+        tel_memory_exporter_reset(tt.mem);
         agt_bmc_options o;
         ipmisim_bmc_options(&o);
         o.tracer = tt.tracer;
@@ -373,16 +342,16 @@ static void test_wrong_credentials(void **state)
         assert_int_equal(res.code, AGT_EAUTH);
         assert_true(took_ms < 1000); /* an answer, not a timeout */
         assert_int_equal(st, AGT_POWER_UNKNOWN);
-        const sc_span *open = sc_last(tt.store, "ipmi.session.open");
+        const tel_span_data *open = test_span_last(tt.mem, "ipmi.session.open");
         assert_non_null(open);
         assert_int_equal(open->status, TEL_STATUS_ERROR);
         assert_non_null(open->status_msg);
         assert_non_null(strstr(open->status_msg, i == 0 ? "password invalid" : "username invalid"));
         assert_non_null(strstr(res.message, i == 0 ? "password invalid" : "username invalid"));
-        const sc_span *op = sc_last(tt.store, "ipmi.power");
+        const tel_span_data *op = test_span_last(tt.mem, "ipmi.power");
         assert_int_equal(op->status, TEL_STATUS_ERROR);
-        assert_true(sc_str_is(op, "error.type", agt_strerror(AGT_EAUTH)));
-        assert_int_equal(sc_count(tt.store, "ipmi.get_chassis_status"), 0);
+        assert_true(test_attr_str_is(op, "error.type", agt_strerror(AGT_EAUTH)));
+        assert_int_equal(test_span_count(tt.mem, "ipmi.get_chassis_status"), 0);
         agt_bmc_destroy(b);
     }
 }
@@ -416,21 +385,21 @@ static void test_unreachable_within_deadline(void **state)
             res.message);
     assert_true(rc == AGT_EUNREACHABLE || rc == AGT_ETIMEOUT);
     assert_true(took_ms <= 3100);
-    const sc_span *open = sc_last(tt.store, "ipmi.session.open");
+    const tel_span_data *open = test_span_last(tt.mem, "ipmi.session.open");
     assert_non_null(open);
     assert_int_equal(open->status, TEL_STATUS_ERROR);
-    assert_true(sc_int(open, "ipmi.session.timeout_ms", 0) <= 1500);
+    assert_true(test_attr_int(open, "ipmi.session.timeout_ms", 0) <= 1500);
     /* libfreeipmi resent the open request: visible as (inferred) retransmission events. */
-    assert_true(sc_event_count(open, "ipmi.retransmission") >= 2);
-    const sc_event *ev = sc_event_of(open, "ipmi.retransmission");
-    assert_int_equal(sc_event_int(ev, "ipmi.retransmission.number", -1), 1);
-    assert_int_equal(sc_last(tt.store, "ipmi.power")->status, TEL_STATUS_ERROR);
+    assert_true(test_event_count(open, "ipmi.retransmission") >= 2);
+    const tel_event *ev = test_event(open, "ipmi.retransmission");
+    assert_int_equal(test_event_int(ev, "ipmi.retransmission.number", -1), 1);
+    assert_int_equal(test_span_last(tt.mem, "ipmi.power")->status, TEL_STATUS_ERROR);
 
     /* A deadline already passed fails at once without traffic. */
-    sc_reset(tt.store);
+    tel_memory_exporter_reset(tt.mem);
     assert_int_equal(agt_bmc_power(b, NULL, tel_mono_ns(), AGT_POWER_STATUS, &st, &res),
                      AGT_ETIMEOUT);
-    assert_int_equal(sc_count(tt.store, "ipmi.session.open"), 0);
+    assert_int_equal(test_span_count(tt.mem, "ipmi.session.open"), 0);
     agt_bmc_destroy(b);
 }
 
@@ -443,13 +412,14 @@ static void test_replace_broken_session(void **state)
     agt_result res;
     assert_int_equal(agt_bmc_power(b, NULL, in_ms(6000), AGT_POWER_STATUS, &st, &res), AGT_OK);
     assert_int_equal(agt_bmc_power(b, NULL, in_ms(6000), AGT_POWER_STATUS, &st, &res), AGT_OK);
-    assert_int_equal(sc_count(tt.store, "ipmi.session.open"), 1);
-    assert_int_equal(sc_bool(sc_last(tt.store, "ipmi.get_chassis_status"), "ipmi.session.reused"),
-                     1);
+    assert_int_equal(test_span_count(tt.mem, "ipmi.session.open"), 1);
+    assert_int_equal(
+        test_attr_bool(test_span_last(tt.mem, "ipmi.get_chassis_status"), "ipmi.session.reused"),
+        1);
     /* The BMC crashes and comes back: it has forgotten our session. */
     ipmisim_kill(sim);
     assert_int_equal(ipmisim_start(sim), 0);
-    sc_reset(tt.store);
+    tel_memory_exporter_reset(tt.mem);
     uint64_t t0 = tel_mono_ns();
     int rc = agt_bmc_power(b, NULL, in_ms(6000), AGT_POWER_ON, &st, &res);
     uint64_t took_ms = (tel_mono_ns() - t0) / 1000000u;
@@ -459,38 +429,39 @@ static void test_replace_broken_session(void **state)
     assert_int_equal(rc, AGT_OK);
     assert_int_equal(st, AGT_POWER_IS_ON);
     assert_int_equal(ipmitool_power(), 1);
-    const sc_span *op = sc_last(tt.store, "ipmi.power");
+    const tel_span_data *op = test_span_last(tt.mem, "ipmi.power");
     assert_int_equal(op->status, TEL_STATUS_UNSET);
-    assert_non_null(sc_event_of(op, "ipmi.session.replaced"));
-    const sc_event *retry = sc_event_of(op, "retry");
+    assert_non_null(test_event(op, "ipmi.session.replaced"));
+    const tel_event *retry = test_event(op, "retry");
     assert_non_null(retry);
-    assert_int_equal(sc_event_int(retry, "ipmi.retry.attempt", -1), 2);
+    assert_int_equal(test_event_int(retry, "ipmi.retry.attempt", -1), 2);
     /* The failed attempt, on the old session, then the new session, then the retry. */
-    assert_int_equal(sc_count(tt.store, "ipmi.chassis_control"), 2);
-    const sc_span *failed = sc_nth(tt.store, "ipmi.chassis_control", 0);
+    assert_int_equal(test_span_count(tt.mem, "ipmi.chassis_control"), 2);
+    const tel_span_data *failed = test_span_nth(tt.mem, "ipmi.chassis_control", 0);
     assert_int_equal(failed->status, TEL_STATUS_ERROR);
-    assert_int_equal(sc_bool(failed, "ipmi.session.reused"), 1);
-    const sc_span *again = sc_nth(tt.store, "ipmi.chassis_control", 1);
+    assert_int_equal(test_attr_bool(failed, "ipmi.session.reused"), 1);
+    const tel_span_data *again = test_span_nth(tt.mem, "ipmi.chassis_control", 1);
     assert_int_equal(again->status, TEL_STATUS_UNSET);
-    assert_int_equal(sc_int(again, "ipmi.attempt", -1), 2);
-    assert_int_equal(sc_bool(again, "ipmi.session.reused"), 0);
-    assert_int_equal(sc_count(tt.store, "ipmi.session.open"), 1);
-    assert_true(sc_str_is(sc_last(tt.store, "ipmi.session.open"), "ipmi.session.reason", "replace"));
+    assert_int_equal(test_attr_int(again, "ipmi.attempt", -1), 2);
+    assert_int_equal(test_attr_bool(again, "ipmi.session.reused"), 0);
+    assert_int_equal(test_span_count(tt.mem, "ipmi.session.open"), 1);
+    assert_true(test_attr_str_is(test_span_last(tt.mem, "ipmi.session.open"), "ipmi.session.reason",
+                                 "replace"));
     /* And the new session is reused afterwards. */
-    sc_reset(tt.store);
+    tel_memory_exporter_reset(tt.mem);
     assert_int_equal(agt_bmc_power(b, NULL, in_ms(6000), AGT_POWER_STATUS, &st, &res), AGT_OK);
-    assert_int_equal(sc_count(tt.store, "ipmi.session.open"), 0);
+    assert_int_equal(test_span_count(tt.mem, "ipmi.session.open"), 0);
 
     /* A non-repeatable action (cycle) is not sent twice after a broken session. */
     ipmisim_kill(sim);
     assert_int_equal(ipmisim_start(sim), 0);
-    sc_reset(tt.store);
+    tel_memory_exporter_reset(tt.mem);
     rc = agt_bmc_power(b, NULL, in_ms(6000), AGT_POWER_CYCLE, &st, &res);
     note_result(&res);
     assert_int_not_equal(rc, AGT_OK);
-    assert_int_equal(sc_count(tt.store, "ipmi.chassis_control"), 1);
-    assert_non_null(sc_event_of(sc_last(tt.store, "ipmi.power"), "ipmi.session.replaced"));
-    assert_null(sc_event_of(sc_last(tt.store, "ipmi.power"), "retry"));
+    assert_int_equal(test_span_count(tt.mem, "ipmi.chassis_control"), 1);
+    assert_non_null(test_event(test_span_last(tt.mem, "ipmi.power"), "ipmi.session.replaced"));
+    assert_null(test_event(test_span_last(tt.mem, "ipmi.power"), "retry"));
     /* The session was replaced, so the next call works at once. */
     assert_int_equal(agt_bmc_power(b, NULL, in_ms(6000), AGT_POWER_STATUS, &st, &res), AGT_OK);
     agt_bmc_destroy(b);
@@ -505,26 +476,28 @@ static void test_idle_session_reopened(void **state)
     /* A 1 s deadline gives a 500 ms session timeout: libfreeipmi would fail the session after
      * 500 ms of silence, so the pool reopens it instead of letting a call fail. */
     assert_int_equal(agt_bmc_power(b, NULL, in_ms(1000), AGT_POWER_STATUS, &st, &res), AGT_OK);
-    int64_t to = sc_int(sc_last(tt.store, "ipmi.session.open"), "ipmi.session.timeout_ms", 0);
+    int64_t to =
+        test_attr_int(test_span_last(tt.mem, "ipmi.session.open"), "ipmi.session.timeout_ms", 0);
     assert_true(to > 450 && to <= 500);
     sleep_ms(600);
     assert_int_equal(agt_bmc_power(b, NULL, in_ms(1000), AGT_POWER_STATUS, &st, &res), AGT_OK);
-    assert_int_equal(sc_count(tt.store, "ipmi.session.open"), 2);
-    assert_true(
-        sc_str_is(sc_nth(tt.store, "ipmi.session.open", 1), "ipmi.session.reason", "expired"));
+    assert_int_equal(test_span_count(tt.mem, "ipmi.session.open"), 2);
+    assert_true(test_attr_str_is(test_span_nth(tt.mem, "ipmi.session.open", 1),
+                                 "ipmi.session.reason", "expired"));
     agt_bmc_destroy(b);
     /* A deadline shorter than what the pooled session could take (opened with 5 s for a 30 s
      * deadline): reopened with a shorter timeout so the call cannot outlive the deadline. */
     b = make_bmc(ipmisim_endpoint(sim), IPMISIM_PASSWORD, 1);
-    sc_reset(tt.store);
+    tel_memory_exporter_reset(tt.mem);
     assert_int_equal(agt_bmc_power(b, NULL, in_ms(30000), AGT_POWER_STATUS, &st, &res), AGT_OK);
-    assert_int_equal(sc_int(sc_last(tt.store, "ipmi.session.open"), "ipmi.session.timeout_ms", 0),
-                     5000);
+    assert_int_equal(
+        test_attr_int(test_span_last(tt.mem, "ipmi.session.open"), "ipmi.session.timeout_ms", 0),
+        5000);
     assert_string_equal(res.message, "ok");
     assert_int_equal(agt_bmc_power(b, NULL, in_ms(800), AGT_POWER_STATUS, &st, &res), AGT_OK);
-    assert_int_equal(sc_count(tt.store, "ipmi.session.open"), 2);
-    assert_true(
-        sc_str_is(sc_nth(tt.store, "ipmi.session.open", 1), "ipmi.session.reason", "deadline"));
+    assert_int_equal(test_span_count(tt.mem, "ipmi.session.open"), 2);
+    assert_true(test_attr_str_is(test_span_nth(tt.mem, "ipmi.session.open", 1),
+                                 "ipmi.session.reason", "deadline"));
     agt_bmc_destroy(b);
 }
 
@@ -562,13 +535,13 @@ static void test_no_secret_anywhere(void **state)
     agt_bmc_sensors(b, NULL, in_ms(5000), s, 4, &n, &res);
     note_result(&res);
     agt_bmc_destroy(b);
-    assert_int_equal(sc_spans_mentioning(tt.store, IPMISIM_PASSWORD), 0);
-    assert_int_equal(sc_spans_mentioning(tt.store, "admin:"), 0);
+    assert_int_equal(test_spans_mentioning(tt.mem, IPMISIM_PASSWORD), 0);
+    assert_int_equal(test_spans_mentioning(tt.mem, "admin:"), 0);
     assert_null(strstr(results_seen, IPMISIM_PASSWORD));
     static char err[1 << 16];
     size_t len = 0;
-    restore_stderr(err, sizeof err, &len);
-    assert_false(contains_text(err, len, IPMISIM_PASSWORD));
+    stderr_capture_stop(&err_cap, err, sizeof err, &len);
+    assert_false(test_contains_text(err, len, IPMISIM_PASSWORD));
 }
 
 int main(void)

@@ -10,24 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "agent/bmc.h"
 #include "ipmisim_harness.h"
-#include "span_check.h"
+#include "test_tracing.h"
 
 #define THREADS 20
 #define ROUNDS 5
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-        }                                                                                          \
-    } while (0)
 
 typedef struct shared {
     agt_bmc *bmc;
@@ -54,9 +43,9 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static void run(ipmisim *sim, sc_tracing *tt, int cap)
+static void run(ipmisim *sim, test_tracing *tt, int cap)
 {
-    sc_reset(tt->store);
+    tel_memory_exporter_reset(tt->mem);
     agt_bmc_options o;
     ipmisim_bmc_options(&o);
     o.tracer = tt->tracer;
@@ -78,11 +67,12 @@ static void run(ipmisim *sim, sc_tracing *tt, int cap)
     agt_bmc_destroy(sh.bmc);
 
     int calls = THREADS * ROUNDS;
-    size_t opens = sc_count(tt->store, "ipmi.session.open");
-    size_t statuses = sc_count(tt->store, "ipmi.get_chassis_status");
+    size_t opens = test_span_count(tt->mem, "ipmi.session.open");
+    size_t statuses = test_span_count(tt->mem, "ipmi.get_chassis_status");
     size_t reused = 0;
     for (size_t i = 0; i < statuses; i++)
-        if (sc_bool(sc_nth(tt->store, "ipmi.get_chassis_status", i), "ipmi.session.reused") == 1)
+        if (test_attr_bool(test_span_nth(tt->mem, "ipmi.get_chassis_status", i),
+                           "ipmi.session.reused") == 1)
             reused++;
     printf("cap %d: %d calls from %d threads in %.1f ms, %zu session(s) opened, %zu reused\n", cap,
            calls, THREADS, ms, opens, reused);
@@ -91,7 +81,7 @@ static void run(ipmisim *sim, sc_tracing *tt, int cap)
     CHECK(opens >= 1 && opens <= (size_t)cap, "cap %d: %zu sessions opened", cap, opens);
     CHECK(statuses == (size_t)calls, "cap %d: %zu status spans for %d calls", cap, statuses, calls);
     CHECK(reused == (size_t)calls - opens, "cap %d: %zu reused of %d", cap, reused, calls);
-    CHECK(sc_count(tt->store, "ipmi.power") == (size_t)calls, "operation spans");
+    CHECK(test_span_count(tt->mem, "ipmi.power") == (size_t)calls, "operation spans");
 }
 
 int main(void)
@@ -100,8 +90,8 @@ int main(void)
         fprintf(stderr, "SKIP: ipmi_sim (openipmi) not installed\n");
         return 77;
     }
-    sc_tracing tt;
-    sc_tracing_init(&tt);
+    test_tracing tt;
+    test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 0, NULL);
     ipmisim_config cfg = {0};
     ipmisim *sim = ipmisim_create(&cfg);
     CHECK(sim != NULL, "ipmi_sim did not start");
@@ -115,7 +105,7 @@ int main(void)
         CHECK(gets == 3 * THREADS * ROUNDS, "%d status requests reached ipmi_sim", gets);
     }
     ipmisim_destroy(sim);
-    sc_tracing_cleanup(&tt);
+    test_tracing_cleanup(&tt);
     if (failures)
         fprintf(stderr, "%d failure(s)\n", failures);
     else

@@ -23,14 +23,14 @@
 #include "agent/bmc.h"
 #include "redfish_sim/sim_launch.h"
 #include "telemetry/propagation.h"
-#include "agt_span_capture.h"
+#include "test_tracing.h"
 
 #define USER "admin"
 #define PASS "s3cr3t-Pa55word!"
 #define MS (1000000ull)
 
 typedef struct fx {
-    cap_tracing tt;
+    test_tracing tt;
     rf_sim sim;
     tel_span *root;
     tel_context ctx;
@@ -46,16 +46,11 @@ typedef struct fx {
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    cap_tracing_init(&f->tt);
-    f->root = tel_span_start(f->tt.tracer, "test.caller", TEL_SPAN_KIND_INTERNAL, NULL);
+    test_tracing_init(&f->tt, TEL_SAMPLER_ALWAYS_ON, 1.0, NULL);
+    f->root = test_root_context(f->tt.tracer, "test.caller", "server_id", "srv-42", &f->ctx);
     tel_span_context sc = tel_span_get_context(f->root);
     memcpy(f->root_span_id, sc.span_id, 8);
     memcpy(f->trace_id, sc.trace_id, 16);
-    tel_context_init(&f->ctx);
-    tel_context_set_span(&f->ctx, f->root);
-    tel_baggage *bag = tel_baggage_set(NULL, "server_id", "srv-42", NULL);
-    tel_context_set_baggage(&f->ctx, bag);
-    tel_baggage_unref(bag);
     f->sim.pid = 0;
     snprintf(f->logpath, sizeof f->logpath, "/tmp/agt_redfish_stderr.XXXXXX");
     int fd = mkstemp(f->logpath);
@@ -98,7 +93,7 @@ static int teardown(void **state)
     }
     if (f->root->recording) tel_span_end(f->root);
     tel_context_cleanup(&f->ctx);
-    cap_tracing_cleanup(&f->tt);
+    test_tracing_cleanup(&f->tt);
     free(f);
     return 0;
 }
@@ -131,25 +126,18 @@ static uint64_t in_ms(uint64_t ms)
 
 static size_t count_spans(fx *f, const char *name)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < cap_count(f->tt.mem); i++)
-        if (strcmp(cap_span(f->tt.mem, i)->name, name) == 0) n++;
-    return n;
+    return test_span_count(f->tt.mem, name);
 }
 
 static const tel_span_data *nth_span(fx *f, const char *name, size_t nth)
 {
-    for (size_t i = 0; i < cap_count(f->tt.mem); i++) {
-        const tel_span_data *d = cap_span(f->tt.mem, i);
-        if (strcmp(d->name, name) == 0 && nth-- == 0) return d;
-    }
-    return NULL;
+    return test_span_nth(f->tt.mem, name, nth);
 }
 
 static const tel_span_data *span_by_id(fx *f, const uint8_t id[8])
 {
-    for (size_t i = 0; i < cap_count(f->tt.mem); i++) {
-        const tel_span_data *d = cap_span(f->tt.mem, i);
+    for (size_t i = 0; i < tel_memory_exporter_count(f->tt.mem); i++) {
+        const tel_span_data *d = tel_memory_exporter_span(f->tt.mem, i);
         if (memcmp(d->sc.span_id, id, 8) == 0) return d;
     }
     return NULL;
@@ -157,14 +145,12 @@ static const tel_span_data *span_by_id(fx *f, const uint8_t id[8])
 
 static const char *attr_str(const tel_span_data *d, const char *key)
 {
-    const tel_attr *a = cap_attr(d, key);
-    return a && a->type == TEL_ATTR_STRING ? a->v.s : NULL;
+    return test_attr_str(d, key);
 }
 
 static int64_t attr_int(const tel_span_data *d, const char *key)
 {
-    const tel_attr *a = cap_attr(d, key);
-    return a && a->type == TEL_ATTR_INT ? a->v.i : -1;
+    return test_attr_int(d, key, -1);
 }
 
 /* Every Redfish span: CLIENT, child of the caller's span, HTTP client conventions. */
@@ -173,8 +159,8 @@ static void check_http_spans(fx *f)
     size_t n = 0;
     char prefix[64];
     snprintf(prefix, sizeof prefix, "http://127.0.0.1:%d/", f->sim.port);
-    for (size_t i = 0; i < cap_count(f->tt.mem); i++) {
-        const tel_span_data *d = cap_span(f->tt.mem, i);
+    for (size_t i = 0; i < tel_memory_exporter_count(f->tt.mem); i++) {
+        const tel_span_data *d = tel_memory_exporter_span(f->tt.mem, i);
         if (strncmp(d->name, "redfish.", 8) != 0) continue;
         n++;
         assert_int_equal(d->kind, TEL_SPAN_KIND_CLIENT);
@@ -269,8 +255,8 @@ static void check_no_secrets(fx *f, json_t *log, const char *extra_secret)
     {
         if (n < 64) secrets[n++] = json_string_value(t);
     }
-    for (i = 0; i < cap_count(f->tt.mem); i++) {
-        const tel_span_data *d = cap_span(f->tt.mem, i);
+    for (i = 0; i < tel_memory_exporter_count(f->tt.mem); i++) {
+        const tel_span_data *d = tel_memory_exporter_span(f->tt.mem, i);
         for (size_t s = 0; s < n; s++) {
             assert_false(contains(d->name, secrets[s]));
             assert_false(contains(d->status_msg, secrets[s]));
@@ -853,8 +839,8 @@ static void test_tls(void **state)
 
     const tel_span_data *d = NULL;
     bool saw_tls_error = false;
-    for (size_t i = 0; i < cap_count(f->tt.mem); i++) {
-        d = cap_span(f->tt.mem, i);
+    for (size_t i = 0; i < tel_memory_exporter_count(f->tt.mem); i++) {
+        d = tel_memory_exporter_span(f->tt.mem, i);
         const char *et = attr_str(d, "error.type");
         if (et && strcmp(et, "tls") == 0) saw_tls_error = d->status == TEL_STATUS_ERROR;
     }

@@ -22,12 +22,12 @@
 
 #include "agent/sol.h"
 #include "ipmisim_harness.h"
-#include "span_check.h"
+#include "stderr_capture.h"
+#include "test_tracing.h"
 
-static sc_tracing tt;
+static test_tracing tt;
 static ipmisim *sim;
-static int saved_stderr = -1;
-static char stderr_path[64];
+static stderr_capture err_cap = STDERR_CAPTURE_INIT;
 
 static uint64_t in_ms(unsigned ms)
 {
@@ -100,8 +100,7 @@ static bool read_until(agt_sol *s, const char *needle, int timeout_ms)
         if (n < 0)
             return false;
         len += (size_t)n;
-        if (contains_text(acc, len, needle))
-            return true;
+        if (test_contains_text(acc, len, needle)) return true;
     }
     return false;
 }
@@ -139,39 +138,11 @@ static bool probe(agt_sol *s, const char *tag)
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(stderr_path, sizeof stderr_path, "/tmp/agt-sol-stderr-XXXXXX");
-    int fd = mkstemp(stderr_path);
-    if (fd < 0)
-        return -1;
-    fflush(stderr);
-    saved_stderr = dup(2);
-    dup2(fd, 2);
-    close(fd);
-    sc_tracing_init(&tt);
+    if (stderr_capture_start(&err_cap, "agt-sol-stderr") != 0) return -1;
+    test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 0, NULL);
     ipmisim_config cfg = {.sol = true};
     sim = ipmisim_create(&cfg);
     return sim ? 0 : -1;
-}
-
-static void restore_stderr(char *copy, size_t cap, size_t *len)
-{
-    *len = 0;
-    if (saved_stderr < 0)
-        return;
-    fflush(stderr);
-    dup2(saved_stderr, 2);
-    close(saved_stderr);
-    saved_stderr = -1;
-    int fd = open(stderr_path, O_RDONLY);
-    if (fd >= 0) {
-        ssize_t n;
-        while (*len < cap && (n = read(fd, copy + *len, cap - *len)) > 0)
-            *len += (size_t)n;
-        close(fd);
-    }
-    unlink(stderr_path);
-    if (*len)
-        fprintf(stderr, "%.*s", (int)*len, copy);
 }
 
 static int group_teardown(void **state)
@@ -179,17 +150,17 @@ static int group_teardown(void **state)
     (void)state;
     static char buf[1 << 16];
     size_t len;
-    restore_stderr(buf, sizeof buf, &len);
+    stderr_capture_stop(&err_cap, buf, sizeof buf, &len);
     agt_sol_shutdown();
     ipmisim_destroy(sim);
-    sc_tracing_cleanup(&tt);
+    test_tracing_cleanup(&tt);
     return 0;
 }
 
 static int test_setup(void **state)
 {
     (void)state;
-    sc_reset(tt.store);
+    tel_memory_exporter_reset(tt.mem);
     ipmisim_serial_set_echo(sim, false);
     ipmisim_serial_clear(sim);
     return 0;
@@ -222,31 +193,31 @@ static void test_bytes_both_ways(void **state)
     assert_string_equal(agt_sol_close_reason(s), "");
     sol_close(s);
 
-    const sc_span *act = sc_last(tt.store, "ipmi.sol.activate");
+    const tel_span_data *act = test_span_last(tt.mem, "ipmi.sol.activate");
     assert_non_null(act);
     assert_int_equal(act->kind, TEL_SPAN_KIND_CLIENT);
     assert_int_equal(act->status, TEL_STATUS_UNSET);
-    assert_true(sc_str_is(act, "bmc.type", "ipmi"));
-    assert_true(sc_str_is(act, "server.address", "127.0.0.1"));
-    assert_int_equal(sc_int(act, "server.port", -1), ipmisim_port(sim));
-    assert_int_equal(sc_int(act, "ipmi.cipher_suite", -1), 3);
-    assert_true(sc_str_is(act, "ipmi.privilege", "ADMINISTRATOR"));
-    assert_int_equal(sc_int(act, "ipmi.sol.keepalive_ms", -1), 400);
-    assert_int_equal(sc_bool(act, "ipmi.sol.take_over"), 0);
-    assert_true(sc_int(act, "ipmi.sol.establish_ms", -1) >= 0);
-    assert_int_equal(sc_bool(act, "ipmi.sol.engine_was_idle"), 1);
-    assert_non_null(sc_attr_of(act, "ipmi.sol.engine_note"));
-    assert_non_null(sc_event_of(act, "ipmi.sol.established"));
+    assert_true(test_attr_str_is(act, "bmc.type", "ipmi"));
+    assert_true(test_attr_str_is(act, "server.address", "127.0.0.1"));
+    assert_int_equal(test_attr_int(act, "server.port", -1), ipmisim_port(sim));
+    assert_int_equal(test_attr_int(act, "ipmi.cipher_suite", -1), 3);
+    assert_true(test_attr_str_is(act, "ipmi.privilege", "ADMINISTRATOR"));
+    assert_int_equal(test_attr_int(act, "ipmi.sol.keepalive_ms", -1), 400);
+    assert_int_equal(test_attr_bool(act, "ipmi.sol.take_over"), 0);
+    assert_true(test_attr_int(act, "ipmi.sol.establish_ms", -1) >= 0);
+    assert_int_equal(test_attr_bool(act, "ipmi.sol.engine_was_idle"), 1);
+    assert_non_null(test_attr(act, "ipmi.sol.engine_note"));
+    assert_non_null(test_event(act, "ipmi.sol.established"));
     fprintf(stderr, "SOL established in %lld ms (engine idle)\n",
-            (long long)sc_int(act, "ipmi.sol.establish_ms", -1));
-    const sc_span *ss = sc_last(tt.store, "ipmi.sol.session");
+            (long long)test_attr_int(act, "ipmi.sol.establish_ms", -1));
+    const tel_span_data *ss = test_span_last(tt.mem, "ipmi.sol.session");
     assert_non_null(ss);
-    const sc_event *closed = sc_event_of(ss, "ipmi.sol.closed");
+    const tel_event *closed = test_event(ss, "ipmi.sol.closed");
     assert_non_null(closed);
-    assert_int_equal(sc_event_int(closed, "ipmi.sol.bytes_in", -1), (int64_t)in);
-    assert_int_equal(sc_event_int(closed, "ipmi.sol.bytes_out", -1), (int64_t)out);
-    assert_int_equal(sc_int(ss, "ipmi.sol.bytes_in", -1), (int64_t)in);
-    assert_true(sc_event_str_has(closed, "ipmi.sol.close_reason", "client"));
+    assert_int_equal(test_event_int(closed, "ipmi.sol.bytes_in", -1), (int64_t)in);
+    assert_int_equal(test_event_int(closed, "ipmi.sol.bytes_out", -1), (int64_t)out);
+    assert_int_equal(test_attr_int(ss, "ipmi.sol.bytes_in", -1), (int64_t)in);
+    assert_true(test_event_str_has(closed, "ipmi.sol.close_reason", "client"));
 }
 
 static void test_second_open_in_use(void **state)
@@ -263,10 +234,10 @@ static void test_second_open_in_use(void **state)
     assert_int_equal(rc, AGT_EINUSE);
     assert_null(b);
     assert_true(took < 2000);
-    const sc_span *act = sc_last(tt.store, "ipmi.sol.activate");
+    const tel_span_data *act = test_span_last(tt.mem, "ipmi.sol.activate");
     assert_int_equal(act->status, TEL_STATUS_ERROR);
     assert_non_null(strstr(act->status_msg, "in use"));
-    assert_true(sc_str_is(act, "error.type", agt_strerror(AGT_EINUSE)));
+    assert_true(test_attr_str_is(act, "error.type", agt_strerror(AGT_EINUSE)));
     /* The first session is unaffected. */
     assert_true(ipmisim_serial_write(sim, "still-a\r\n", 9) == 9);
     assert_true(read_until(a, "still-a", 5000));
@@ -296,10 +267,10 @@ static void test_take_over(void **state)
     assert_true(probe(b, "[probe-b]"));
     /* Closing the stolen session does not disturb the new one. */
     sol_close(a);
-    const sc_span *sa = sc_last(tt.store, "ipmi.sol.session");
-    assert_non_null(sc_event_of(sa, "ipmi.sol.stolen"));
-    assert_true(sc_event_str_has(sc_event_of(sa, "ipmi.sol.closed"), "ipmi.sol.close_reason",
-                                 "taken over"));
+    const tel_span_data *sa = test_span_last(tt.mem, "ipmi.sol.session");
+    assert_non_null(test_event(sa, "ipmi.sol.stolen"));
+    assert_true(test_event_str_has(test_event(sa, "ipmi.sol.closed"), "ipmi.sol.close_reason",
+                                   "taken over"));
     struct timespec ts = {0, 300000000};
     nanosleep(&ts, NULL);
     ipmisim_serial_clear(sim);
@@ -307,7 +278,8 @@ static void test_take_over(void **state)
     assert_true(read_until(b, "after-close-a", 5000));
     assert_true(probe(b, "[probe-b2]"));
     sol_close(b);
-    assert_int_equal(sc_bool(sc_nth(tt.store, "ipmi.sol.activate", 1), "ipmi.sol.take_over"), 1);
+    assert_int_equal(
+        test_attr_bool(test_span_nth(tt.mem, "ipmi.sol.activate", 1), "ipmi.sol.take_over"), 1);
 }
 
 static void test_break(void **state)
@@ -331,7 +303,7 @@ static void test_break(void **state)
     fprintf(stderr, "\n");
     assert_true(ipmisim_serial_wait_for(sim, "\xff\xf3", 2, 1000));
     sol_close(s);
-    assert_non_null(sc_event_of(sc_last(tt.store, "ipmi.sol.session"), "ipmi.sol.break"));
+    assert_non_null(test_event(test_span_last(tt.mem, "ipmi.sol.session"), "ipmi.sol.break"));
 }
 
 static void test_close_then_reopen(void **state)
@@ -352,7 +324,7 @@ static void test_close_then_reopen(void **state)
         sol_close(s);
     }
     /* While the engine holds no other session, establishment pays its idle poll; note it. */
-    assert_int_equal(sc_count(tt.store, "ipmi.sol.activate"), 3);
+    assert_int_equal(test_span_count(tt.mem, "ipmi.sol.activate"), 3);
 }
 
 static void test_wrong_password_and_endpoint(void **state)
@@ -370,7 +342,7 @@ static void test_wrong_password_and_endpoint(void **state)
     assert_int_equal(rc, AGT_EAUTH);
     assert_null(s);
     assert_true(took < 1500);
-    assert_int_equal(sc_last(tt.store, "ipmi.sol.activate")->status, TEL_STATUS_ERROR);
+    assert_int_equal(test_span_last(tt.mem, "ipmi.sol.activate")->status, TEL_STATUS_ERROR);
     assert_int_equal(agt_sol_open("redfish://127.0.0.1:1", "u", "p", &o, NULL, in_ms(1000), &s,
                                   &res),
                      AGT_EUNSUPPORTED);
@@ -386,11 +358,11 @@ static void test_no_secret_anywhere(void **state)
     assert_int_equal(sol_open(false, &s, &res), AGT_OK);
     assert_null(strstr(res.message, IPMISIM_PASSWORD));
     sol_close(s);
-    assert_int_equal(sc_spans_mentioning(tt.store, IPMISIM_PASSWORD), 0);
+    assert_int_equal(test_spans_mentioning(tt.mem, IPMISIM_PASSWORD), 0);
     static char err[1 << 16];
     size_t len = 0;
-    restore_stderr(err, sizeof err, &len);
-    assert_false(contains_text(err, len, IPMISIM_PASSWORD));
+    stderr_capture_stop(&err_cap, err, sizeof err, &len);
+    assert_false(test_contains_text(err, len, IPMISIM_PASSWORD));
 }
 
 int main(void)

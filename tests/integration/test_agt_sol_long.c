@@ -7,24 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "agent/sol.h"
 #include "ipmisim_harness.h"
-#include "span_check.h"
+#include "test_tracing.h"
 
 #define DURATION_MS 120000
 #define LINE_EVERY_MS 500
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-        }                                                                                          \
-    } while (0)
 
 static uint64_t now_ms(void)
 {
@@ -55,8 +44,8 @@ int main(void)
         fprintf(stderr, "SKIP: ipmi_sim (openipmi) not installed\n");
         return 77;
     }
-    sc_tracing tt;
-    sc_tracing_init(&tt);
+    test_tracing tt;
+    test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 0, NULL);
     ipmisim_config cfg = {.sol = true};
     ipmisim *sim = ipmisim_create(&cfg);
     if (!sim) {
@@ -127,15 +116,16 @@ int main(void)
         uint64_t in = 0;
         agt_sol_counts(s, &in, NULL);
         agt_sol_close(s);
-        const sc_span *ss = sc_last(tt.store, "ipmi.sol.session");
-        CHECK(ss && sc_int(ss, "ipmi.sol.bytes_in", -1) == (int64_t)in && in >= (uint64_t)sent * 11,
+        const tel_span_data *ss = test_span_last(tt.mem, "ipmi.sol.session");
+        CHECK(ss && test_attr_int(ss, "ipmi.sol.bytes_in", -1) == (int64_t)in &&
+                  in >= (uint64_t)sent * 11,
               "session span byte count");
         CHECK(ss && ss->end_ns - ss->start_ns >= (uint64_t)DURATION_MS * 1000000u,
               "session span shorter than the session");
     }
     agt_sol_shutdown();
     ipmisim_destroy(sim);
-    sc_tracing_cleanup(&tt);
+    test_tracing_cleanup(&tt);
     if (failures)
         fprintf(stderr, "%d failure(s)\n", failures);
     else

@@ -26,12 +26,12 @@
 #include <cmocka.h>
 
 #include "agent/vnc.h"
-#include "agt_span_capture.h"
+#include "test_tracing.h"
 
 #define MS (1000000ull)
 
 typedef struct fx {
-    cap_tracing tt;
+    test_tracing tt;
     tel_span *root;
     tel_context ctx;
     uint8_t root_span_id[8];
@@ -165,15 +165,10 @@ static int start_xvnc(fx *f, const char *const *sec_args)
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    cap_tracing_init(&f->tt);
-    f->root = tel_span_start(f->tt.tracer, "test.caller", TEL_SPAN_KIND_INTERNAL, NULL);
+    test_tracing_init(&f->tt, TEL_SAMPLER_ALWAYS_ON, 1.0, NULL);
+    f->root = test_root_context(f->tt.tracer, "test.caller", "session_id", "vnc-7", &f->ctx);
     tel_span_context sc = tel_span_get_context(f->root);
     memcpy(f->root_span_id, sc.span_id, 8);
-    tel_context_init(&f->ctx);
-    tel_context_set_span(&f->ctx, f->root);
-    tel_baggage *bag = tel_baggage_set(NULL, "session_id", "vnc-7", NULL);
-    tel_context_set_baggage(&f->ctx, bag);
-    tel_baggage_unref(bag);
     f->listen_fd = -1;
     live_fx = f;
     *state = f;
@@ -196,7 +191,7 @@ static int teardown(void **state)
     }
     if (f->root->recording) tel_span_end(f->root);
     tel_context_cleanup(&f->ctx);
-    cap_tracing_cleanup(&f->tt);
+    test_tracing_cleanup(&f->tt);
     live_fx = NULL;
     free(f);
     return 0;
@@ -204,12 +199,26 @@ static int teardown(void **state)
 
 static const tel_span_data *find(fx *f, const char *name)
 {
-    return cap_find(f->tt.mem, name);
+    return tel_memory_exporter_find(f->tt.mem, name);
 }
 
 static const tel_attr *attr(const tel_span_data *d, const char *key)
 {
-    return cap_attr(d, key);
+    return test_attr(d, key);
+}
+
+/* Dials the server of the test (127.0.0.1:f->port) in the caller's context, within ms. */
+static int dial(fx *f, uint64_t ms, int *fd, agt_rfb_info *info, agt_result *res)
+{
+    return agt_vnc_dial("127.0.0.1", f->port, &f->ctx, tel_mono_ns() + ms * MS, f->tt.tracer, fd,
+                        info, res);
+}
+
+/* Ends the caller's span, so that every span is exported; the teardown does not end it again. */
+static void end_root(fx *f)
+{
+    tel_span_end(f->root);
+    f->root = &tel__noop_span;
 }
 
 static void check_dial_span(fx *f, bool ok)
@@ -253,8 +262,7 @@ static void test_security_none(void **state)
     int fd = -1;
     agt_rfb_info info;
     agt_result res;
-    int rc = agt_vnc_dial("127.0.0.1", f->port, &f->ctx, tel_mono_ns() + 5000 * MS, f->tt.tracer,
-                          &fd, &info, &res);
+    int rc = dial(f, 5000, &fd, &info, &res);
     if (rc != AGT_OK) fail_msg("dial: %s", res.message);
     assert_true(fd >= 0);
     assert_int_equal(info.server_major, 3);
@@ -276,8 +284,7 @@ static void test_security_none(void **state)
     assert_int_equal(init[0] << 8 | init[1], 320);
     assert_int_equal(init[2] << 8 | init[3], 240);
     close(fd);
-    tel_span_end(f->root);
-    f->root = &tel__noop_span;
+    end_root(f);
 
     check_dial_span(f, true);
     const tel_span_data *h = find(f, "rfb.handshake");
@@ -311,9 +318,7 @@ static void test_security_vncauth(void **state)
     int fd = -1;
     agt_rfb_info info;
     agt_result res;
-    assert_int_equal(agt_vnc_dial("127.0.0.1", f->port, &f->ctx, tel_mono_ns() + 5000 * MS,
-                                  f->tt.tracer, &fd, &info, &res),
-                     AGT_OK);
+    assert_int_equal(dial(f, 5000, &fd, &info, &res), AGT_OK);
     assert_int_equal(info.n_sec_types, 1);
     assert_int_equal(info.sec_types[0], AGT_RFB_SEC_VNCAUTH);
     uint8_t choose = AGT_RFB_SEC_VNCAUTH;
@@ -321,8 +326,7 @@ static void test_security_vncauth(void **state)
     uint8_t challenge[16];
     read_exact(fd, challenge, 16); /* the VncAuth challenge comes next */
     close(fd);
-    tel_span_end(f->root);
-    f->root = &tel__noop_span;
+    end_root(f);
     check_dial_span(f, true);
     const tel_span_data *h = find(f, "rfb.handshake");
     const tel_attr *types = attr(h, "rfb.security_types");
@@ -339,13 +343,10 @@ static void test_unreachable(void **state)
     agt_rfb_info info;
     agt_result res;
     uint64_t t0 = tel_mono_ns();
-    assert_int_equal(agt_vnc_dial("127.0.0.1", f->port, &f->ctx, tel_mono_ns() + 3000 * MS,
-                                  f->tt.tracer, &fd, &info, &res),
-                     AGT_EUNREACHABLE);
+    assert_int_equal(dial(f, 3000, &fd, &info, &res), AGT_EUNREACHABLE);
     assert_true(tel_mono_ns() - t0 < 500 * MS);
     assert_int_equal(fd, -1);
-    tel_span_end(f->root);
-    f->root = &tel__noop_span;
+    end_root(f);
     check_dial_span(f, false);
     assert_string_equal(attr(find(f, "tcp.dial"), "error.type")->v.s, "connection_refused");
     assert_null(find(f, "rfb.handshake"));
@@ -394,12 +395,9 @@ static void test_not_rfb(void **state)
     int fd;
     agt_rfb_info info;
     agt_result res;
-    assert_int_equal(agt_vnc_dial("127.0.0.1", f->port, &f->ctx, tel_mono_ns() + 3000 * MS,
-                                  f->tt.tracer, &fd, &info, &res),
-                     AGT_EPROTO);
+    assert_int_equal(dial(f, 3000, &fd, &info, &res), AGT_EPROTO);
     assert_int_equal(fd, -1);
-    tel_span_end(f->root);
-    f->root = &tel__noop_span;
+    end_root(f);
     check_dial_span(f, true);
     const tel_span_data *h = find(f, "rfb.handshake");
     assert_int_equal(h->status, TEL_STATUS_ERROR);
@@ -414,13 +412,10 @@ static void test_refused(void **state)
     int fd;
     agt_rfb_info info;
     agt_result res;
-    assert_int_equal(agt_vnc_dial("127.0.0.1", f->port, &f->ctx, tel_mono_ns() + 3000 * MS,
-                                  f->tt.tracer, &fd, &info, &res),
-                     AGT_EBMC);
+    assert_int_equal(dial(f, 3000, &fd, &info, &res), AGT_EBMC);
     assert_string_equal(info.failure_reason, "Too many attempts");
     assert_non_null(strstr(res.message, "Too many attempts"));
-    tel_span_end(f->root);
-    f->root = &tel__noop_span;
+    end_root(f);
     const tel_span_data *h = find(f, "rfb.handshake");
     assert_int_equal(h->status, TEL_STATUS_ERROR);
     assert_string_equal(attr(h, "rfb.failure_reason")->v.s, "Too many attempts");
@@ -434,13 +429,10 @@ static void test_silent_server(void **state)
     agt_rfb_info info;
     agt_result res;
     uint64_t t0 = tel_mono_ns();
-    assert_int_equal(agt_vnc_dial("127.0.0.1", f->port, &f->ctx, tel_mono_ns() + 300 * MS,
-                                  f->tt.tracer, &fd, &info, &res),
-                     AGT_ETIMEOUT);
+    assert_int_equal(dial(f, 300, &fd, &info, &res), AGT_ETIMEOUT);
     uint64_t took = tel_mono_ns() - t0;
     assert_true(took >= 290 * MS && took < 800 * MS);
-    tel_span_end(f->root);
-    f->root = &tel__noop_span;
+    end_root(f);
     check_dial_span(f, true);
     const tel_span_data *h = find(f, "rfb.handshake");
     assert_int_equal(h->status, TEL_STATUS_ERROR);

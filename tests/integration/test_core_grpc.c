@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "core/error.h"
 #include "core/grpc_client.h"
 #include "core/grpc_server.h"
@@ -25,19 +26,6 @@
 #include "telemetry/metrics.h"
 #include "telemetry/propagation.h"
 #include "telemetry/trace.h"
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-        }                                                                                          \
-    } while (0)
 
 #define UNARY "/bmcfleet.test.Echo/Unary"
 #define CHAT "/bmcfleet.test.Echo/Chat"

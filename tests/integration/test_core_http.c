@@ -24,14 +24,14 @@
 #include "telemetry/metrics.h"
 #include "telemetry/otlp.h"
 #include "telemetry/propagation.h"
+#include "test_tracing.h"
 
 #ifndef BMC_PROMTOOL
 #define BMC_PROMTOOL "promtool"
 #endif
 
-static tel_tracer_provider *provider;
+static test_tracing tt;
 static tel_tracer *tracer;
-static tu_capture *cap;
 static tel_meter_provider *meters;
 static core_http_server *srv;
 static int port;
@@ -228,15 +228,15 @@ static bool is_ready(void *ud)
 static size_t wait_spans(size_t n)
 {
     uint64_t deadline = tu_now_ms() + 5000;
-    while (tu_capture_count(cap) < n && tu_now_ms() < deadline)
+    while (tel_memory_exporter_count(tt.mem) < n && tu_now_ms() < deadline)
         tu_sleep_ms(5);
     tu_sleep_ms(30);
-    return tu_capture_count(cap);
+    return tel_memory_exporter_count(tt.mem);
 }
 
-static const tu_span *find_span(const char *name)
+static const tel_span_data *find_span(const char *name)
 {
-    return tu_capture_find(cap, name);
+    return tel_memory_exporter_find(tt.mem, name);
 }
 
 /* ---- Tests ---- */
@@ -254,7 +254,7 @@ static void still_ok(void)
 
 static void test_trace_across_client_and_server(core_http_client *cl)
 {
-    tu_capture_reset(cap);
+    tel_memory_exporter_reset(tt.mem);
     /* The caller: a root span with business baggage. */
     tel_span *root = tel_span_start(tracer, "client-root", TEL_SPAN_KIND_INTERNAL, NULL);
     tel_context ctx = TEL_CONTEXT_INIT;
@@ -294,15 +294,15 @@ static void test_trace_across_client_and_server(core_http_client *cl)
     tel_context_cleanup(&ctx);
 
     wait_spans(4);
-    const tu_span *r = find_span("client-root");
-    const tu_span *c = find_span("GET");
-    const tu_span *s = find_span("GET /v1/servers/{id}");
-    const tu_span *k = find_span("load server");
+    const tel_span_data *r = find_span("client-root");
+    const tel_span_data *c = find_span("GET");
+    const tel_span_data *s = find_span("GET /v1/servers/{id}");
+    const tel_span_data *k = find_span("load server");
     CHECK(r && c && s && k, "spans missing: root %p client %p server %p child %p", (void *)r,
           (void *)c, (void *)s, (void *)k);
     if (!(r && c && s && k)) {
-        for (size_t i = 0; i < tu_capture_count(cap); i++)
-            fprintf(stderr, "  span %zu: '%s'\n", i, tu_capture_span(cap, i)->name);
+        for (size_t i = 0; i < tel_memory_exporter_count(tt.mem); i++)
+            fprintf(stderr, "  span %zu: '%s'\n", i, tel_memory_exporter_span(tt.mem, i)->name);
         return;
     }
     CHECK(c->kind == TEL_SPAN_KIND_CLIENT, "client kind %d", c->kind);
@@ -331,7 +331,7 @@ static void test_trace_across_client_and_server(core_http_client *cl)
     CHECK(tu_attr_int(s, "http.response.status_code") == 200, "status attr");
     CHECK(tu_attr_str(s, "customer_id") && strcmp(tu_attr_str(s, "customer_id"), "c42") == 0, "baggage customer_id");
     CHECK(tu_attr_str(s, "server_id") && strcmp(tu_attr_str(s, "server_id"), "s7") == 0, "baggage server_id");
-    CHECK(!tu_attr_get(s, "password"), "a non-business baggage key was copied");
+    CHECK(!tu_has_attr(s, "password"), "a non-business baggage key was copied");
     CHECK(s->status == TEL_STATUS_UNSET, "server status %d", s->status);
     /* Client attributes: no secrets. */
     char full[256];
@@ -341,21 +341,21 @@ static void test_trace_across_client_and_server(core_http_client *cl)
     CHECK(tu_attr_str(c, "server.address") && strcmp(tu_attr_str(c, "server.address"), "127.0.0.1") == 0, "client server.address");
     CHECK(tu_attr_int(c, "server.port") == port, "client server.port");
     CHECK(tu_attr_int(c, "http.response.status_code") == 200, "client status");
-    for (size_t i = 0; i < tu_capture_count(cap); i++) {
-        const tu_span *d = tu_capture_span(cap, i);
-        for (size_t a = 0; a < d->n_attrs; a++) {
-            const tu_attr *at = &d->attrs[a];
+    for (size_t i = 0; i < tel_memory_exporter_count(tt.mem); i++) {
+        const tel_span_data *d = tel_memory_exporter_span(tt.mem, i);
+        for (uint32_t a = 0; a < tel_span_data_attr_count(d); a++) {
+            const tel_attr *at = tel_span_data_attr(d, a);
             if (at->type != TEL_ATTR_STRING)
                 continue;
-            CHECK(!strstr(at->s, "secret") && !strstr(at->s, "t0p") && !strstr(at->s, "never-on-spans"),
-                  "secret in %s.%s = %s", d->name, at->key, at->s);
+            CHECK(!strstr(at->v.s, "secret") && !strstr(at->v.s, "t0p") && !strstr(at->v.s, "never-on-spans"),
+                  "secret in %s.%s = %s", d->name, at->key, at->v.s);
         }
     }
 }
 
 static void test_async_json_and_errors(core_http_client *cl)
 {
-    tu_capture_reset(cap);
+    tel_memory_exporter_reset(tt.mem);
     char url[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/servers", port);
     json_t *body = json_pack("{s:s, s:i}", "name", "node-1", "rack", 4);
@@ -368,7 +368,7 @@ static void test_async_json_and_errors(core_http_client *cl)
     CHECK(out && json_integer_value(json_object_get(json_object_get(out, "created"), "rack")) == 4, "echo");
     json_decref(out);
     wait_spans(2);
-    const tu_span *s = find_span("POST /v1/servers");
+    const tel_span_data *s = find_span("POST /v1/servers");
     CHECK(s && tu_attr_int(s, "http.response.status_code") == 201, "async span status");
 
     /* Malformed JSON, invalid UTF-8, empty, not an object: 400 with a JSON error body. */
@@ -469,20 +469,20 @@ static void test_async_json_and_errors(core_http_client *cl)
     close(fd);
 
     wait_spans(10);
-    const tu_span *f = find_span("GET /v1/fail");
+    const tel_span_data *f = find_span("GET /v1/fail");
     CHECK(f && f->status == TEL_STATUS_ERROR && tu_attr_int(f, "http.response.status_code") == 500 &&
               tu_attr_str(f, "error.type") && strcmp(tu_attr_str(f, "error.type"), "500") == 0,
           "5xx span status");
-    const tu_span *nf = NULL;
-    for (size_t i = 0; i < tu_capture_count(cap); i++) {
-        const tu_span *d = tu_capture_span(cap, i);
+    const tel_span_data *nf = NULL;
+    for (size_t i = 0; i < tel_memory_exporter_count(tt.mem); i++) {
+        const tel_span_data *d = tel_memory_exporter_span(tt.mem, i);
         if (strcmp(d->name, "GET") == 0 && tu_attr_int(d, "http.response.status_code") == 404)
             nf = d;
     }
-    CHECK(nf && nf->status == TEL_STATUS_UNSET && !tu_attr_get(nf, "http.route"), "404 span: route-less, unset status");
+    CHECK(nf && nf->status == TEL_STATUS_UNSET && !tu_has_attr(nf, "http.route"), "404 span: route-less, unset status");
 
     /* Client-side failures: 5xx and a refused connection make ERROR client spans. */
-    tu_capture_reset(cap);
+    tel_memory_exporter_reset(tt.mem);
     core_http_response resp = CORE_HTTP_RESPONSE_INIT;
     char u2[128];
     snprintf(u2, sizeof u2, "http://127.0.0.1:%d/v1/fail", port);
@@ -503,9 +503,9 @@ static void test_async_json_and_errors(core_http_client *cl)
     core_http_response_cleanup(&resp);
     wait_spans(3);
     int err_clients = 0;
-    for (size_t i = 0; i < tu_capture_count(cap); i++) {
-        const tu_span *d = tu_capture_span(cap, i);
-        if (d->kind == TEL_SPAN_KIND_CLIENT && d->status == TEL_STATUS_ERROR && tu_attr_get(d, "error.type"))
+    for (size_t i = 0; i < tel_memory_exporter_count(tt.mem); i++) {
+        const tel_span_data *d = tel_memory_exporter_span(tt.mem, i);
+        if (d->kind == TEL_SPAN_KIND_CLIENT && d->status == TEL_STATUS_ERROR && tu_has_attr(d, "error.type"))
             err_clients++;
     }
     CHECK(err_clients == 2, "client error spans: %d", err_clients);
@@ -516,7 +516,7 @@ static void test_async_json_and_errors(core_http_client *cl)
  * for anything stale. */
 static void test_async_timeout(void)
 {
-    tu_capture_reset(cap);
+    tel_memory_exporter_reset(tt.mem);
     tu_resp r;
     uint64_t t0 = tu_now_ms();
     const char *req = "GET /v1/slow HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -530,7 +530,7 @@ static void test_async_timeout(void)
         tu_sleep_ms(10);
     CHECK(atomic_load(&late_rc) == 0, "late answer rc %d", atomic_load(&late_rc));
     wait_spans(1);
-    const tu_span *s = find_span("GET /v1/slow");
+    const tel_span_data *s = find_span("GET /v1/slow");
     CHECK(s && tu_attr_int(s, "http.response.status_code") == 504 && tu_attr_str(s, "error.type") &&
               strcmp(tu_attr_str(s, "error.type"), "timeout") == 0 && s->status == TEL_STATUS_ERROR,
           "timeout span");
@@ -539,7 +539,7 @@ static void test_async_timeout(void)
 
 static void test_websocket(void)
 {
-    tu_capture_reset(cap);
+    tel_memory_exporter_reset(tt.mem);
     /* The caller's context travels in the upgrade request's headers. */
     tel_span *root = tel_span_start(tracer, "ws-root", TEL_SPAN_KIND_CLIENT, NULL);
     tel_span_context rsc = tel_span_get_context(root);
@@ -609,13 +609,13 @@ static void test_websocket(void)
     pthread_mutex_unlock(&ws_lock);
     CHECK(core_ws_post(srv, id, "late", 4, false) == CORE_ECLOSED, "post after close");
 
-    const tu_span *rt = find_span("ws-root");
-    const tu_span *up = find_span("GET /ws/echo/{id}");
-    const tu_span *cs = find_span("WS /ws/echo/{id}");
+    const tel_span_data *rt = find_span("ws-root");
+    const tel_span_data *up = find_span("GET /ws/echo/{id}");
+    const tel_span_data *cs = find_span("WS /ws/echo/{id}");
     CHECK(rt && up && cs, "ws spans missing");
     if (!(rt && up && cs))
-        for (size_t i = 0; i < tu_capture_count(cap); i++)
-            fprintf(stderr, "  span %zu: '%s'\n", i, tu_capture_span(cap, i)->name);
+        for (size_t i = 0; i < tel_memory_exporter_count(tt.mem); i++)
+            fprintf(stderr, "  span %zu: '%s'\n", i, tel_memory_exporter_span(tt.mem, i)->name);
     if (rt && up && cs) {
         CHECK(up->kind == TEL_SPAN_KIND_SERVER && tu_is_child(up, rt) && up->parent_remote, "upgrade span parent");
         CHECK(tu_attr_int(up, "http.response.status_code") == 101, "upgrade status attr");
@@ -776,7 +776,7 @@ static int promtool_check(const char *text, size_t len)
 
 static void test_builtin(core_http_client *cl)
 {
-    tu_capture_reset(cap);
+    tel_memory_exporter_reset(tt.mem);
     tu_resp r;
     int fd = tu_http_raw(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", strlen("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), &r);
     CHECK(r.status == 200 && strcmp(r.body, "{\"status\":\"ok\"}") == 0, "healthz %d %s", r.status, r.body);
@@ -904,8 +904,9 @@ static void test_concurrency(core_http_client *cl)
 
 int main(void)
 {
-    provider = tu_tracing_init(&cap, &tracer);
-    tel_meter_provider_config mc = {.resource = tel_tracer_provider_resource(provider)};
+    test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 0, NULL);
+    tracer = tt.tracer;
+    tel_meter_provider_config mc = {.resource = tel_tracer_provider_resource(tt.provider)};
     meters = tel_meter_provider_create(&mc);
     atomic_store(&ready_flag, true);
 
@@ -980,7 +981,7 @@ int main(void)
     close(wfd);
     close(sfd);
     tel_meter_provider_destroy(meters);
-    tel_tracer_provider_destroy(provider);
+    test_tracing_cleanup(&tt);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

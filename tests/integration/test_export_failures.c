@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "otlp_peer.h"
 #include "telemetry/exporter.h"
 #include "telemetry/trace.h"
@@ -27,18 +28,6 @@
 #define BURST 10000
 #define QUEUE 2048
 #define EXPORT_TIMEOUT_MS 3000
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-        }                                                                                          \
-    } while (0)
 
 static long rss_kib(void)
 {

@@ -12,6 +12,7 @@
  * records that were exported, while they are still borrowed by the export call.
  *
  * Skipped (exit 77) only when the peer's npm packages are missing. */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "../unit/otlp_test_util.h"
+#include "otlp_compare.h"
 #include "otlp_peer.h"
 #include "telemetry/exporter.h"
 #include "telemetry/log.h"
@@ -27,232 +29,6 @@
 #include "telemetry/metrics.h"
 #include "telemetry/redact.h"
 #include "telemetry/trace.h"
-
-static int failures;
-static int checks;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-        }                                                                                          \
-    } while (0)
-
-static void hex(const uint8_t *id, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", id[i]);
-}
-
-static const char *jstr(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* uint32/enum fields: absent means 0 (toObject with defaults false). */
-static long long jint(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    return json_is_integer(v) ? json_integer_value(v) : 0;
-}
-
-static size_t jlen(json_t *o, const char *k)
-{
-    return json_array_size(json_object_get(o, k));
-}
-
-static bool str_eq(const char *got, const char *want, size_t want_len)
-{
-    return got && strlen(got) == want_len && memcmp(got, want, want_len) == 0;
-}
-
-static bool double_eq(json_t *v, double want)
-{
-    if (isnan(want)) return json_is_string(v) && strcmp(json_string_value(v), "NaN") == 0;
-    if (isinf(want))
-        return json_is_string(v) &&
-               strcmp(json_string_value(v), want > 0 ? "Infinity" : "-Infinity") == 0;
-    if (want == 0 && signbit(want))
-        return json_is_string(v) && strcmp(json_string_value(v), "-0") == 0;
-    if (!json_is_number(v)) return false;
-    double got = json_number_value(v);
-    return got == want && signbit(got) == signbit(want);
-}
-
-/* One scalar AnyValue. */
-static void cmp_scalar(const char *where, json_t *v, tel_attr_type type, const tel_attr *a,
-                       uint32_t i)
-{
-    CHECK(json_is_object(v) && json_object_size(v) == 1, "%s: one value expected", where);
-    char buf[32];
-    switch (type) {
-    case TEL_ATTR_STRING: {
-        const char *s = i == UINT32_MAX ? a->v.s : ((const char *const *)a->v.arr)[i];
-        size_t n = i == UINT32_MAX ? a->len : strlen(s);
-        CHECK(str_eq(jstr(v, "stringValue"), s, n), "%s: stringValue \"%s\" != \"%.*s\"", where,
-              jstr(v, "stringValue"), (int)n, s);
-        break;
-    }
-    case TEL_ATTR_BOOL: {
-        bool b = i == UINT32_MAX ? a->v.b : ((const bool *)a->v.arr)[i];
-        json_t *got = json_object_get(v, "boolValue");
-        CHECK(json_is_boolean(got) && json_boolean_value(got) == b, "%s: boolValue", where);
-        break;
-    }
-    case TEL_ATTR_INT: {
-        int64_t x = i == UINT32_MAX ? a->v.i : ((const int64_t *)a->v.arr)[i];
-        snprintf(buf, sizeof buf, "%" PRId64, x);
-        CHECK(jstr(v, "intValue") && strcmp(jstr(v, "intValue"), buf) == 0, "%s: intValue %s != %s",
-              where, jstr(v, "intValue"), buf);
-        break;
-    }
-    case TEL_ATTR_DOUBLE: {
-        double x = i == UINT32_MAX ? a->v.d : ((const double *)a->v.arr)[i];
-        CHECK(double_eq(json_object_get(v, "doubleValue"), x), "%s: doubleValue != %.17g", where,
-              x);
-        break;
-    }
-    default:
-        CHECK(false, "%s: unexpected type", where);
-    }
-}
-
-static int covered_types[TEL_ATTR_DOUBLE_ARRAY + 1];
-
-static void cmp_attrs(const char *where, json_t *arr, const tel_attr *const *attrs, uint32_t n)
-{
-    CHECK(json_array_size(arr) == n, "%s: %zu attributes decoded, %u recorded", where,
-          json_array_size(arr), n);
-    for (uint32_t k = 0; k < n && k < json_array_size(arr); k++) {
-        const tel_attr *a = attrs[k];
-        json_t *kv = json_array_get(arr, k);
-        char w[256];
-        snprintf(w, sizeof w, "%s attribute[%u] %s", where, k, a->key);
-        CHECK(jstr(kv, "key") && strcmp(jstr(kv, "key"), a->key) == 0, "%s: key %s", w,
-              jstr(kv, "key"));
-        json_t *v = json_object_get(kv, "value");
-        covered_types[a->type]++;
-        if (a->type <= TEL_ATTR_DOUBLE) {
-            cmp_scalar(w, v, (tel_attr_type)a->type, a, UINT32_MAX);
-            continue;
-        }
-        json_t *av = json_object_get(v, "arrayValue");
-        CHECK(json_is_object(av), "%s: arrayValue expected", w);
-        json_t *vals = json_object_get(av, "values");
-        CHECK(json_array_size(vals) == a->len, "%s: %zu array values, %u recorded", w,
-              json_array_size(vals), a->len);
-        tel_attr_type el = (tel_attr_type)(a->type - TEL_ATTR_STRING_ARRAY + TEL_ATTR_STRING);
-        for (uint32_t i = 0; i < a->len && i < json_array_size(vals); i++)
-            cmp_scalar(w, json_array_get(vals, i), el, a, i);
-    }
-}
-
-static void cmp_attr_list(const char *where, json_t *arr, const tel_attr *attrs, uint32_t n)
-{
-    const tel_attr *ptrs[64];
-    for (uint32_t i = 0; i < n && i < 64; i++)
-        ptrs[i] = &attrs[i];
-    cmp_attrs(where, arr, ptrs, n < 64 ? n : 64);
-}
-
-static void cmp_time(const char *where, json_t *o, const char *k, uint64_t want)
-{
-    char buf[24];
-    snprintf(buf, sizeof buf, "%" PRIu64, want);
-    CHECK(jstr(o, k) && strcmp(jstr(o, k), buf) == 0, "%s: %s %s != %s", where, k, jstr(o, k), buf);
-}
-
-static void cmp_span(json_t *sp, const tel_span_data *d)
-{
-    char id[33], w[128];
-    hex(d->sc.span_id, 8, id);
-    snprintf(w, sizeof w, "span %s (%s)", d->name, id);
-    hex(d->sc.trace_id, 16, id);
-    CHECK(str_eq(jstr(sp, "traceId"), id, 32), "%s: traceId", w);
-    if (d->has_parent) {
-        hex(d->parent_span_id, 8, id);
-        CHECK(str_eq(jstr(sp, "parentSpanId"), id, 16), "%s: parentSpanId %s != %s", w,
-              jstr(sp, "parentSpanId"), id);
-    } else {
-        CHECK(json_object_get(sp, "parentSpanId") == NULL, "%s: root span with a parent", w);
-    }
-    size_t tsl = 0;
-    const char *ts = d->ts ? tel_tracestate_str(d->ts, &tsl) : NULL;
-    if (ts && tsl)
-        CHECK(str_eq(jstr(sp, "traceState"), ts, tsl), "%s: traceState %s", w,
-              jstr(sp, "traceState"));
-    else
-        CHECK(json_object_get(sp, "traceState") == NULL, "%s: unexpected traceState", w);
-    CHECK(jstr(sp, "name") && strcmp(jstr(sp, "name"), d->name) == 0, "%s: name %s", w,
-          jstr(sp, "name"));
-    CHECK(jint(sp, "kind") == d->kind, "%s: kind %lld != %u", w, jint(sp, "kind"), d->kind);
-    cmp_time(w, sp, "startTimeUnixNano", d->start_ns);
-    cmp_time(w, sp, "endTimeUnixNano", d->end_ns);
-    uint32_t want_flags = d->sc.flags | 0x100u | (d->has_parent && d->parent_remote ? 0x200u : 0);
-    CHECK(jint(sp, "flags") == want_flags, "%s: flags 0x%llx != 0x%x", w, jint(sp, "flags"),
-          want_flags);
-
-    const tel_attr *attrs[256];
-    uint32_t na = tel_span_data_attr_count(d);
-    for (uint32_t i = 0; i < na && i < 256; i++)
-        attrs[i] = tel_span_data_attr(d, i);
-    cmp_attrs(w, json_object_get(sp, "attributes"), attrs, na);
-    CHECK(jint(sp, "droppedAttributesCount") == d->dropped_attrs, "%s: droppedAttributesCount", w);
-
-    uint32_t ne = tel_span_data_event_count(d);
-    CHECK(jlen(sp, "events") == ne, "%s: %zu events, %u recorded", w, jlen(sp, "events"), ne);
-    for (uint32_t i = 0; i < ne && i < jlen(sp, "events"); i++) {
-        const tel_event *e = &d->extra->events[i];
-        json_t *je = json_array_get(json_object_get(sp, "events"), i);
-        char we[192];
-        snprintf(we, sizeof we, "%s event[%u]", w, i);
-        CHECK(jstr(je, "name") && strcmp(jstr(je, "name"), e->name) == 0, "%s: name", we);
-        cmp_time(we, je, "timeUnixNano", e->time_ns);
-        cmp_attr_list(we, json_object_get(je, "attributes"), e->attrs, e->n_attrs);
-        CHECK(jint(je, "droppedAttributesCount") == e->dropped_attrs,
-              "%s: droppedAttributesCount %lld != %u", we, jint(je, "droppedAttributesCount"),
-              e->dropped_attrs);
-    }
-    CHECK(jint(sp, "droppedEventsCount") == d->dropped_events, "%s: droppedEventsCount", w);
-
-    uint32_t nl = tel_span_data_link_count(d);
-    CHECK(jlen(sp, "links") == nl, "%s: %zu links, %u recorded", w, jlen(sp, "links"), nl);
-    for (uint32_t i = 0; i < nl && i < jlen(sp, "links"); i++) {
-        const tel_link *l = &d->extra->links[i];
-        json_t *jl = json_array_get(json_object_get(sp, "links"), i);
-        char wl[192];
-        snprintf(wl, sizeof wl, "%s link[%u]", w, i);
-        hex(l->sc.trace_id, 16, id);
-        CHECK(str_eq(jstr(jl, "traceId"), id, 32), "%s: traceId", wl);
-        hex(l->sc.span_id, 8, id);
-        CHECK(str_eq(jstr(jl, "spanId"), id, 16), "%s: spanId", wl);
-        if (l->tracestate)
-            CHECK(jstr(jl, "traceState") && strcmp(jstr(jl, "traceState"), l->tracestate) == 0,
-                  "%s: traceState", wl);
-        else
-            CHECK(!json_object_get(jl, "traceState"), "%s: unexpected traceState", wl);
-        cmp_attr_list(wl, json_object_get(jl, "attributes"), l->attrs, l->n_attrs);
-        CHECK(jint(jl, "droppedAttributesCount") == l->dropped_attrs, "%s: droppedAttributesCount",
-              wl);
-        uint32_t lf = l->sc.flags | 0x100u | (l->sc.remote ? 0x200u : 0);
-        CHECK(jint(jl, "flags") == lf, "%s: flags 0x%llx != 0x%x", wl, jint(jl, "flags"), lf);
-    }
-    CHECK(jint(sp, "droppedLinksCount") == d->dropped_links, "%s: droppedLinksCount", w);
-
-    json_t *st = json_object_get(sp, "status");
-    CHECK(jint(st, "code") == d->status, "%s: status code %lld != %u", w, jint(st, "code"),
-          d->status);
-    if (d->status == TEL_STATUS_ERROR && d->status_msg)
-        CHECK(jstr(st, "message") && strcmp(jstr(st, "message"), d->status_msg) == 0,
-              "%s: status message %s", w, jstr(st, "message"));
-    else
-        CHECK(!jstr(st, "message"), "%s: unexpected status message", w);
-}
 
 /* ---- Spans through the public API ---- */
 
@@ -620,8 +396,8 @@ static void cmp_hex(const char *where, json_t *o, const char *k, bool present, c
     CHECK(str_eq(jstr(o, k), h, 2 * n), "%s: %s %s != %s", where, k, jstr(o, k), h);
 }
 
-/* A 64-bit integer field (a decimal string; absent means 0). */
-static void cmp_i64(const char *where, json_t *o, const char *k, int64_t want)
+/* A 64-bit integer field (a decimal string; absent means 0, unlike otlp_compare.h's cmp_i64). */
+static void cmp_i64_or_zero(const char *where, json_t *o, const char *k, int64_t want)
 {
     char buf[24];
     snprintf(buf, sizeof buf, "%" PRId64, want);
@@ -637,7 +413,9 @@ typedef struct metric_cov {
 } metric_cov;
 static metric_cov mcov;
 
-static void cmp_exemplars(const char *where, json_t *jp, const tel_metric_point *p)
+/* Stricter than otlp_compare.h's cmp_exemplars/cmp_metric (no oneof member too many, no
+ * temporality on gauges, buckets summing to the count) and counting what was compared in mcov. */
+static void cmp_point_exemplars(const char *where, json_t *jp, const tel_metric_point *p)
 {
     json_t *arr = json_object_get(jp, "exemplars");
     uint32_t ne = p->exemplars ? p->n_exemplars : 0;
@@ -650,7 +428,7 @@ static void cmp_exemplars(const char *where, json_t *jp, const tel_metric_point 
         snprintf(w, sizeof w, "%s exemplar[%u]", where, i);
         cmp_time(w, je, "timeUnixNano", e->time_ns);
         if (e->is_int) {
-            cmp_i64(w, je, "asInt", e->value.i);
+            cmp_i64_or_zero(w, je, "asInt", e->value.i);
             CHECK(!json_object_get(je, "asDouble"), "%s: asDouble on an int exemplar", w);
         } else {
             CHECK(double_eq(json_object_get(je, "asDouble"), e->value.d), "%s: asDouble != %.17g",
@@ -667,7 +445,7 @@ static void cmp_exemplars(const char *where, json_t *jp, const tel_metric_point 
     }
 }
 
-static void cmp_metric(json_t *jm, const tel_metric *m)
+static void cmp_metric_strict(json_t *jm, const tel_metric *m)
 {
     char w[192];
     snprintf(w, sizeof w, "metric %s", m->name);
@@ -715,10 +493,10 @@ static void cmp_metric(json_t *jm, const tel_metric *m)
         snprintf(wp, sizeof wp, "%s point[%zu]", w, i);
         cmp_attr_list(wp, json_object_get(jp, "attributes"), p->attrs, p->attrs ? p->n_attrs : 0);
         mcov.points_with_attrs += p->n_attrs > 0;
-        cmp_i64(wp, jp, "startTimeUnixNano", (int64_t)p->start_ns);
+        cmp_i64_or_zero(wp, jp, "startTimeUnixNano", (int64_t)p->start_ns);
         cmp_time(wp, jp, "timeUnixNano", p->time_ns);
         if (m->type == TEL_METRIC_HISTOGRAM) {
-            cmp_i64(wp, jp, "count", (int64_t)p->count);
+            cmp_i64_or_zero(wp, jp, "count", (int64_t)p->count);
             CHECK(double_eq(json_object_get(jp, "sum"), p->sum), "%s: sum != %.17g", wp, p->sum);
             json_t *bc = json_object_get(jp, "bucketCounts");
             uint32_t nb = m->bounds ? m->n_bounds : 0;
@@ -752,7 +530,7 @@ static void cmp_metric(json_t *jm, const tel_metric *m)
             CHECK(!json_object_get(jp, "asInt") && !json_object_get(jp, "asDouble"),
                   "%s: a value on a histogram point", wp);
         } else if (p->is_int) {
-            cmp_i64(wp, jp, "asInt", p->value.i);
+            cmp_i64_or_zero(wp, jp, "asInt", p->value.i);
             CHECK(json_object_get(jp, "asInt") != NULL, "%s: asInt missing (oneof)", wp);
             CHECK(!json_object_get(jp, "asDouble"), "%s: asDouble on an int point", wp);
             mcov.int_points++;
@@ -762,7 +540,7 @@ static void cmp_metric(json_t *jm, const tel_metric *m)
             CHECK(!json_object_get(jp, "asInt"), "%s: asInt on a double point", wp);
             mcov.double_points++;
         }
-        cmp_exemplars(wp, jp, p);
+        cmp_point_exemplars(wp, jp, p);
     }
 }
 
@@ -795,7 +573,7 @@ static void cmp_metrics_request(json_t *req, const tel_resource *res, const tel_
             last = found;
             seen[found]++;
             cmp_scope_names(name, scope, metrics[found].scope_name, metrics[found].scope_version);
-            cmp_metric(jm, &metrics[found]);
+            cmp_metric_strict(jm, &metrics[found]);
         }
     }
     for (size_t i = 0; i < n; i++)
@@ -1000,8 +778,8 @@ static void cmp_log_record(json_t *jr, const tel_log_record *r)
 {
     char w[160];
     snprintf(w, sizeof w, "log record \"%.40s\"", r->body ? r->body : "");
-    cmp_i64(w, jr, "timeUnixNano", (int64_t)r->time_ns);
-    cmp_i64(w, jr, "observedTimeUnixNano", (int64_t)r->observed_time_ns);
+    cmp_i64_or_zero(w, jr, "timeUnixNano", (int64_t)r->time_ns);
+    cmp_i64_or_zero(w, jr, "observedTimeUnixNano", (int64_t)r->observed_time_ns);
     CHECK(jint(jr, "severityNumber") == r->severity_number, "%s: severityNumber %lld != %u", w,
           jint(jr, "severityNumber"), r->severity_number);
     CHECK(str_eq(jstr(jr, "severityText"), r->severity_text, strlen(r->severity_text)),

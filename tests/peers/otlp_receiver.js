@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // OTLP/HTTP receiver for the interop and failure tests: an independent decoder of what the
 // bmcfleet exporters send, built on the OpenTelemetry project's generated protobuf code
-// (@opentelemetry/otlp-transformer, pinned in package.json).
+// (@opentelemetry/otlp-transformer, pinned in package.json) through otlp_decode.js, which the
+// OTLP/gRPC receiver (otlp_grpc_receiver.js) shares.
 //
 // Usage: node otlp_receiver.js [--port N] [--out FILE] [--mode MODE] [--retry-after V]
 //                              [--fail-first N] [--lifetime SECONDS]
@@ -29,32 +30,13 @@
 
 const fs = require('fs');
 const http = require('http');
-const path = require('path');
 const zlib = require('zlib');
+const {
+  P, protobuf, signals, plain, toObjectOptions, attachFlags, decodeRequestPb,
+} = require('./otlp_decode.js');
 
-const transformerDir = path.dirname(
-  require.resolve('@opentelemetry/otlp-transformer/package.json'));
-const root = require(path.join(transformerDir, 'build/src/generated/root.js'));
-const protobuf = require(require.resolve('protobufjs/minimal', { paths: [transformerDir] }));
-
-const P = root.opentelemetry.proto;
-const services = {
-  '/v1/traces': {
-    req: P.collector.trace.v1.ExportTraceServiceRequest,
-    resp: P.collector.trace.v1.ExportTraceServiceResponse,
-    partial: { rejectedSpans: 1, errorMessage: 'receiver was told to reject one span' },
-  },
-  '/v1/metrics': {
-    req: P.collector.metrics.v1.ExportMetricsServiceRequest,
-    resp: P.collector.metrics.v1.ExportMetricsServiceResponse,
-    partial: { rejectedDataPoints: 1, errorMessage: 'receiver was told to reject one point' },
-  },
-  '/v1/logs': {
-    req: P.collector.logs.v1.ExportLogsServiceRequest,
-    resp: P.collector.logs.v1.ExportLogsServiceResponse,
-    partial: { rejectedLogRecords: 1, errorMessage: 'receiver was told to reject one record' },
-  },
-};
+// URL path -> signal (the keys of otlp_decode.js' signal table)
+const paths = { '/v1/traces': 'traces', '/v1/metrics': 'metrics', '/v1/logs': 'logs' };
 
 // ---- options ----
 function parseArgs(argv) {
@@ -83,75 +65,6 @@ function parseArgs(argv) {
   return o;
 }
 const opt = parseArgs(process.argv);
-
-// ---- decoded object -> JSON-friendly ----
-function plain(v) {
-  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
-  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? 'NaN' : (v > 0 ? 'Infinity' : '-Infinity');
-  if (Object.is(v, -0)) return '-0'; // JSON.stringify would print 0
-  if (Array.isArray(v)) return v.map(plain);
-  if (v && typeof v === 'object') {
-    const o = {};
-    for (const k of Object.keys(v)) o[k] = plain(v[k]);
-    return o;
-  }
-  return v;
-}
-const toObjectOptions = { longs: String, enums: Number, defaults: false };
-
-// ---- Span.flags / Link.flags straight from the wire (trace requests only) ----
-function readFields(buf, onField) {
-  const r = protobuf.Reader.create(buf);
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    const field = tag >>> 3, wt = tag & 7;
-    if (wt === 2) {
-      const bytes = r.bytes();
-      onField(field, wt, bytes);
-    } else if (wt === 5) {
-      onField(field, wt, r.fixed32());
-    } else {
-      r.skipType(wt);
-    }
-  }
-}
-function rawTraceFlags(body) {
-  // [[ [ {flags, links:[flags...]} per span ] per scopeSpans ] per resourceSpans]
-  const out = [];
-  readFields(body, (f, wt, rs) => {
-    if (f !== 1 || wt !== 2) return;
-    const scopes = [];
-    readFields(rs, (f2, wt2, ss) => {
-      if (f2 !== 2 || wt2 !== 2) return;
-      const spans = [];
-      readFields(ss, (f3, wt3, sp) => {
-        if (f3 !== 2 || wt3 !== 2) return;
-        const s = { flags: undefined, links: [] };
-        readFields(sp, (f4, wt4, v) => {
-          if (f4 === 16 && wt4 === 5) s.flags = v;
-          if (f4 === 13 && wt4 === 2) {
-            let lf;
-            readFields(v, (f5, wt5, lv) => { if (f5 === 6 && wt5 === 5) lf = lv; });
-            s.links.push(lf);
-          }
-        });
-        spans.push(s);
-      });
-      scopes.push(spans);
-    });
-    out.push(scopes);
-  });
-  return out;
-}
-function attachFlags(obj, raw) {
-  (obj.resourceSpans || []).forEach((rs, i) => (rs.scopeSpans || []).forEach((ss, j) =>
-    (ss.spans || []).forEach((sp, k) => {
-      const r = raw[i] && raw[i][j] && raw[i][j][k];
-      if (!r) return;
-      if (r.flags !== undefined) sp.flags = r.flags;
-      (sp.links || []).forEach((l, m) => { if (r.links[m] !== undefined) l.flags = r.links[m]; });
-    })));
-}
 
 // ---- strict OTLP/JSON check ----
 const T = P.trace.v1, C = P.common.v1, R = P.resource.v1, M = P.metrics.v1, L = P.logs.v1;
@@ -215,7 +128,7 @@ const schema = {
     u32: ['droppedAttributesCount', 'flags'], id16: ['traceId'], id8: ['spanId'],
   },
 };
-const requestTypes = { '/v1/traces': 'ExportTraceServiceRequest', '/v1/metrics': 'ExportMetricsServiceRequest', '/v1/logs': 'ExportLogsServiceRequest' };
+const requestTypes = { traces: 'ExportTraceServiceRequest', metrics: 'ExportMetricsServiceRequest', logs: 'ExportLogsServiceRequest' };
 function checkJson(v, type, where, errs) {
   const s = schema[type];
   if (v === null || typeof v !== 'object' || Array.isArray(v)) { errs.push(`${where}: ${type} must be an object`); return; }
@@ -282,8 +195,9 @@ const server = http.createServer((req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
-    const svc = services[req.url];
-    if (req.method !== 'POST' || !svc) { res.writeHead(404).end(); return; }
+    const signal = Object.prototype.hasOwnProperty.call(paths, req.url) ? paths[req.url] : null;
+    if (req.method !== 'POST' || !signal) { res.writeHead(404).end(); return; }
+    const svc = signals[signal];
     const n = ++requests;
     const ctype = (req.headers['content-type'] || '').split(';')[0].trim();
     const encoding = req.headers['content-encoding'] || 'identity';
@@ -297,15 +211,13 @@ const server = http.createServer((req, res) => {
       if (encoding === 'gzip') body = zlib.gunzipSync(body);
       else if (encoding !== 'identity') throw new Error(`unsupported content-encoding ${encoding}`);
       if (ctype === 'application/x-protobuf') {
-        const msg = svc.req.decode(body);
-        decoded = plain(svc.req.toObject(msg, toObjectOptions));
-        if (req.url === '/v1/traces') attachFlags(decoded, rawTraceFlags(body));
+        decoded = decodeRequestPb(signal, body);
       } else if (ctype === 'application/json') {
         const obj = JSON.parse(body.toString('utf8'));
         const errs = [];
-        checkJson(obj, requestTypes[req.url], '$', errs);
+        checkJson(obj, requestTypes[signal], '$', errs);
         meta.jsonErrors = errs;
-        const flags = req.url === '/v1/traces' ? rawJsonFlags(obj) : null;
+        const flags = signal === 'traces' ? rawJsonFlags(obj) : null;
         hexIdsToBytes(obj);
         decoded = plain(svc.req.toObject(svc.req.fromObject(obj), toObjectOptions));
         if (flags) attachFlags(decoded, flags);

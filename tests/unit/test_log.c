@@ -20,52 +20,8 @@
 #include "log_internal.h"
 #include "telemetry/log.h"
 #include "telemetry/redact.h"
+#include "alloc_count.h"
 #include "test_tracing.h"
-
-/* ---- Counting allocations (plain builds only: sanitizers bring their own allocator) ---- */
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define COUNT_MALLOC 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
-    __has_feature(memory_sanitizer)
-#define COUNT_MALLOC 0
-#endif
-#endif
-#ifndef COUNT_MALLOC
-#define COUNT_MALLOC 1
-#endif
-
-#if COUNT_MALLOC
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-static atomic_long allocs;
-void *malloc(size_t n);
-void *calloc(size_t n, size_t m);
-void *realloc(void *p, size_t n);
-void free(void *p);
-void *malloc(size_t n)
-{
-    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
-    return __libc_malloc(n);
-}
-void *calloc(size_t n, size_t m)
-{
-    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
-    return __libc_calloc(n, m);
-}
-void *realloc(void *p, size_t n)
-{
-    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
-    return __libc_realloc(p, n);
-}
-void free(void *p)
-{
-    __libc_free(p);
-}
-#endif
 
 /* ---- Capturing lines ---- */
 
@@ -634,7 +590,7 @@ static void test_otlp_handoff(void **state)
 static void test_no_allocation_per_line(void **state)
 {
     (void)state;
-#if COUNT_MALLOC
+#if ALLOC_COUNT
     test_tracing tt;
     test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 1.0, NULL);
     tel_span *s = tel_span_start(tt.tracer, "op", TEL_SPAN_KIND_SERVER, NULL);

@@ -7,59 +7,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_count.h"
 #include "telemetry/metrics.h"
 #include "telemetry/sampler.h"
 #include "telemetry/trace.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SKIP_ALLOC_COUNT 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SKIP_ALLOC_COUNT 1
-#endif
-#endif
-
-#ifndef SKIP_ALLOC_COUNT
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-
-static atomic_long allocs;
-
-void *malloc(size_t n)
-{
-    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
-    return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b)
-{
-    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
-    return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n)
-{
-    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
-    return __libc_realloc(p, n);
-}
-void free(void *p)
-{
-    __libc_free(p);
-}
-#endif
-
-#ifndef SKIP_ALLOC_COUNT
-static bool under_valgrind(void)
-{
-    const char *p = getenv("LD_PRELOAD");
-    return p && strstr(p, "vgpreload");
-}
-
+#if ALLOC_COUNT
 static void record_round(tel_instrument *c, tel_instrument *h, tel_instrument *g,
                          tel_instrument *u, int i)
 {
@@ -81,11 +38,10 @@ static void record_round(tel_instrument *c, tel_instrument *h, tel_instrument *g
 static void test_recording_allocates_nothing(void **state)
 {
     (void)state;
-#ifdef SKIP_ALLOC_COUNT
+#if !ALLOC_COUNT
     skip();
 #else
-    if (under_valgrind())
-        skip();
+    if (alloc_count_under_valgrind()) skip();
     tel_attr svc = TEL_ATTR_STR("service.name", "alloc-test");
     tel_resource *res = tel_resource_create(&svc, 1);
     for (int f = 0; f < 2; f++) {
@@ -127,19 +83,6 @@ static void test_recording_allocates_nothing(void **state)
 #endif
 }
 
-static int thread_count(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    int n = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "Threads:", 8) == 0)
-            n = atoi(line + 8);
-    if (f)
-        fclose(f);
-    return n;
-}
-
 typedef struct nullexp {
     tel_metric_exporter base;
     int destroyed;
@@ -163,9 +106,9 @@ static void n_destroy(tel_metric_exporter *s)
 static void test_disabled_provider_allocates_nothing(void **state)
 {
     (void)state;
-    int threads = thread_count();
+    int threads = test_thread_count();
     setenv("OTEL_SDK_DISABLED", "true", 1);
-#ifndef SKIP_ALLOC_COUNT
+#if ALLOC_COUNT
     long before = atomic_load(&allocs);
 #endif
     tel_meter_provider *p = tel_meter_provider_create(NULL);
@@ -180,12 +123,11 @@ static void test_disabled_provider_allocates_nothing(void **state)
         tel_histogram_record(h, i, a, 1);
     }
     tel_meter_provider_destroy(p);
-#ifndef SKIP_ALLOC_COUNT
-    if (!under_valgrind())
-        assert_int_equal(atomic_load(&allocs) - before, 0);
+#if ALLOC_COUNT
+    if (!alloc_count_under_valgrind()) assert_int_equal(atomic_load(&allocs) - before, 0);
 #endif
     assert_int_equal(ne.destroyed, 1);
-    assert_int_equal(thread_count(), threads);
+    assert_int_equal(test_thread_count(), threads);
     unsetenv("OTEL_SDK_DISABLED");
 }
 

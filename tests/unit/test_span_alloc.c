@@ -6,51 +6,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_count.h"
 #include "telemetry/trace.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SKIP_ALLOC_COUNT 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SKIP_ALLOC_COUNT 1
-#endif
-#endif
-
-#ifndef SKIP_ALLOC_COUNT
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-
-static atomic_long allocs;
-
-void *malloc(size_t n)
-{
-    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
-    return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b)
-{
-    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
-    return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n)
-{
-    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
-    return __libc_realloc(p, n);
-}
-void free(void *p)
-{
-    __libc_free(p);
-}
-#endif
-
-#ifndef SKIP_ALLOC_COUNT
+#if ALLOC_COUNT
 typedef struct nullexp {
     tel_span_exporter base;
 } nullexp;
@@ -74,11 +37,10 @@ static void n_destroy(tel_span_exporter *s)
 static void test_sampled_span_allocates_nothing(void **state)
 {
     (void)state;
-#ifdef SKIP_ALLOC_COUNT
+#if !ALLOC_COUNT
     skip();
 #else
-    if (getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "vgpreload"))
-        skip();
+    if (alloc_count_under_valgrind()) skip();
     static nullexp ne = {{n_export, NULL, n_shutdown, n_destroy}};
     tel_tracer_provider_config cfg = {0};
     tel_attr svc = TEL_ATTR_STR("service.name", "alloc-test");
@@ -121,25 +83,12 @@ static void test_sampled_span_allocates_nothing(void **state)
 #endif
 }
 
-static int thread_count(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    int n = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "Threads:", 8) == 0)
-            n = atoi(line + 8);
-    if (f)
-        fclose(f);
-    return n;
-}
-
 static void test_disabled_sdk_allocates_nothing_and_starts_no_thread(void **state)
 {
     (void)state;
-    int threads = thread_count();
+    int threads = test_thread_count();
     setenv("OTEL_SDK_DISABLED", "true", 1);
-#ifndef SKIP_ALLOC_COUNT
+#if ALLOC_COUNT
     long before = atomic_load(&allocs);
 #endif
     assert_int_equal(tel_init("disabled-test", "1"), TEL_EDISABLED);
@@ -160,11 +109,10 @@ static void test_disabled_sdk_allocates_nothing_and_starts_no_thread(void **stat
     }
     assert_false(tel_span_context_is_valid(&ctx.sc));
     tel_shutdown();
-#ifndef SKIP_ALLOC_COUNT
-    if (!(getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "vgpreload")))
-        assert_int_equal(atomic_load(&allocs) - before, 0);
+#if ALLOC_COUNT
+    if (!alloc_count_under_valgrind()) assert_int_equal(atomic_load(&allocs) - before, 0);
 #endif
-    assert_int_equal(thread_count(), threads);
+    assert_int_equal(test_thread_count(), threads);
     unsetenv("OTEL_SDK_DISABLED");
 }
 

@@ -360,9 +360,7 @@ static void test_multiple_processors_get_copies(void **state)
     (void)state;
     test_tracing tt;
     test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 1, NULL);
-    tel_memory_exporter *m2 = tel_memory_exporter_create();
-    tel_tracer_provider_add_processor(tt.provider,
-                                      tel_simple_processor_create(tel_memory_exporter_base(m2), 0));
+    tel_memory_exporter *m2 = test_tracing_add_memory_exporter(&tt);
     tel_span *s = tel_span_start(tt.tracer, "twice", TEL_SPAN_KIND_INTERNAL, NULL);
     tel_span_set_str(s, "k", "value");
     tel_span_add_event(s, "e", NULL, 0);
@@ -380,9 +378,7 @@ static void test_dynamic_keys_are_copied(void **state)
     (void)state;
     test_tracing tt;
     test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 1, NULL);
-    tel_memory_exporter *m2 = tel_memory_exporter_create();
-    tel_tracer_provider_add_processor(tt.provider,
-                                      tel_simple_processor_create(tel_memory_exporter_base(m2), 0));
+    tel_memory_exporter *m2 = test_tracing_add_memory_exporter(&tt);
     tel_span *s = tel_span_start(tt.tracer, "keys", TEL_SPAN_KIND_INTERNAL, NULL);
     char key[64];
     for (int i = 0; i < 40; i++) { /* the first fit the arena, later ones go to extra */
@@ -413,9 +409,7 @@ static void test_copies_survive_later_spans(void **state)
      * the next span reuses. */
     test_tracing tt;
     test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 1, NULL);
-    tel_memory_exporter *m2 = tel_memory_exporter_create();
-    tel_tracer_provider_add_processor(tt.provider,
-                                      tel_simple_processor_create(tel_memory_exporter_base(m2), 0));
+    tel_memory_exporter *m2 = test_tracing_add_memory_exporter(&tt);
     char name[32];
     for (int i = 0; i < 3; i++) {
         snprintf(name, sizeof name, "span-%d", i);

@@ -3,7 +3,8 @@
  * token, against two local fleets started side by side by scripts/fleet.py: one with telemetry
  * off (OTEL_SDK_DISABLED=true) and one with every service tracing (always_on sampler, batch span
  * processor, file exporter). Calls alternate between the two fleets (so both see the same
- * machine load), 20 warm-up calls each, then 200 measured calls each; one run.
+ * machine load) and share one simulated BMC, 20 warm-up calls each, then 200 measured calls
+ * each; one run.
  *
  * Prints:
  *   e2e.power_status.untraced <median> ms
@@ -81,7 +82,8 @@ static int find_dirs(void)
 
 static void fleet_down_all(void)
 {
-    for (int i = 0; i < 2; i++) {
+    /* the traced fleet first: it uses the BMC the untraced one started */
+    for (int i = 1; i >= 0; i--) {
         if (!fleets[i].up)
             continue;
         char cmd[PATH_MAX * 3];
@@ -113,10 +115,14 @@ static int fleet_up(fleet *f)
 {
     snprintf(f->state, sizeof f->state, "%s/%s", tmp_dir, f->mode);
     char cmd[PATH_MAX * 5];
+    /* The second fleet uses the first one's simulated BMC: both measure the same BMC. */
+    char share[PATH_MAX + 32] = "";
+    if (f != &fleets[0])
+        snprintf(share, sizeof share, "--bmcs-from '%s/bmcs.env'", fleets[0].state);
     snprintf(cmd, sizeof cmd,
              "python3 '%s/scripts/fleet.py' up --build '%s' --state '%s' --ports auto --bmcs 1 "
-             "--traces %s --quiet >'%s.out' 2>&1",
-             src_dir, build_dir, f->state, f->mode, f->state);
+             "%s --traces %s --quiet >'%s.out' 2>&1",
+             src_dir, build_dir, f->state, share, f->mode, f->state);
     f->up = true;
     if (system(cmd) != 0)
         return -1;

@@ -2,14 +2,15 @@
 # `make demo` (the README's run command): the local fleet with traces to a file, then
 # `bmcctl login`, `bmcctl power <server> status` and `bmcctl trace show <trace-id>` printing the
 # waterfall. The fleet keeps running afterwards (make local-env-down stops it).
-#   scripts/demo.sh [BUILD_DIR] [STATE_DIR]
+#   scripts/demo.sh [BUILD_DIR] [STATE_DIR]      (PORTS=auto: free ports instead of 8080/8081/...)
 set -euo pipefail
 BUILD=${1:-build}
 STATE=${2:-.local-env}
 cd "$(dirname "$0")/.."
 
 python3 scripts/fleet.py down --build "$BUILD" --state "$STATE" >/dev/null 2>&1 || true
-python3 scripts/fleet.py up --build "$BUILD" --state "$STATE" --traces file --quiet
+python3 scripts/fleet.py up --build "$BUILD" --state "$STATE" --traces file \
+    --ports "${PORTS:-default}" --quiet
 # shellcheck disable=SC1091
 . "$STATE/env.sh"
 server=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["servers"]["web-01"])' \

@@ -4,7 +4,7 @@ one bmc-gateway and one bmc-agent. Used by `make local-env-up/-down`, `make demo
 tests (tests/e2e) and bench/bench_e2e.c. Python 3 standard library only.
 
     fleet.py up     [--build DIR] [--state DIR] [--traces off|file|otlp] [--otlp-endpoint URL]
-                    [--bmcs N] [--ports default|auto] [--quiet]
+                    [--bmcs N] [--bmcs-from BMCS_ENV] [--ports default|auto] [--quiet]
     fleet.py down   [--state DIR]
     fleet.py status [--state DIR]
 
@@ -124,8 +124,9 @@ class Fleet:
 
     def __init__(self, build_dir, state_dir, traces="off", otlp_endpoint=None, bmcs=3,
                  ports="auto", quiet=False, extra_env=None, gateway_env=None, agent_env=None,
-                 manager_env=None, extra_servers=None):
+                 manager_env=None, extra_servers=None, bmcs_from=None):
         self.build = os.path.abspath(build_dir)
+        self.bmcs_from = bmcs_from  # another fleet's bmcs.env: use its BMCs, start none
         self.state = os.path.abspath(state_dir)
         self.traces = traces
         self.otlp_endpoint = otlp_endpoint
@@ -336,6 +337,14 @@ class Fleet:
 
     # ---- the steps ----
     def start_bmcs(self):
+        if self.bmcs_from:
+            with open(self.bmcs_from) as f:
+                for line in f:
+                    k, _, v = line.strip().partition("=")
+                    if k:
+                        self.bmcs[k] = v
+            self.n_bmcs = int(self.bmcs.get("BMC_COUNT", 0))
+            return
         out = os.path.join(self.state, "bmcs.env")
         if os.path.exists(out):
             os.unlink(out)
@@ -448,6 +457,7 @@ class Fleet:
             except FileNotFoundError:
                 pass
         shutil.rmtree(os.path.join(self.state, "logs"), ignore_errors=True)
+        os.makedirs(os.path.join(self.state, "logs"))
         if self.traces == "file":
             open(self.traces_file, "a").close()
         busy = [n for n, p in self.ports.items() if port_in_use(p)]
@@ -455,7 +465,8 @@ class Fleet:
             raise FleetError("ports in use: %s (another fleet? make local-env-down, or "
                              "PORTS=auto)" % ", ".join("%s=%d" % (n, self.ports[n]) for n in busy))
         try:
-            self.say("starting %d simulated BMC(s) ..." % self.n_bmcs)
+            self.say("starting %d simulated BMC(s) ..." % self.n_bmcs if not self.bmcs_from
+                     else "using the BMCs of %s ..." % self.bmcs_from)
             self.start_bmcs()
             self.say("seeding and starting bmc-manager on %s ..." % self.manager_url)
             self.seed()
@@ -508,7 +519,7 @@ class Fleet:
         fl.otlp_endpoint, fl.ports, fl.procs = d.get("otlp_endpoint"), d["ports"], d["procs"]
         fl.bmcs, fl.servers, fl.secrets = d["bmcs"], d["servers"], d["secrets"]
         fl.popen, fl.quiet, fl.n_bmcs = {}, False, int(d["bmcs"].get("BMC_COUNT", 0) or 0)
-        fl.extra_env, fl.role_env, fl.extra_servers = {}, {}, []
+        fl.extra_env, fl.role_env, fl.extra_servers, fl.bmcs_from = {}, {}, [], None
         return fl
 
     def bmcctl_env(self):
@@ -566,6 +577,8 @@ def main(argv=None):
     ap.add_argument("--traces", default="off", choices=["off", "file", "otlp"])
     ap.add_argument("--otlp-endpoint", default=None)
     ap.add_argument("--bmcs", type=int, default=3)
+    ap.add_argument("--bmcs-from", default=None,
+                    help="use the simulated BMCs of another fleet (its state dir's bmcs.env)")
     ap.add_argument("--ports", default="default", choices=["default", "auto"])
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
@@ -574,7 +587,7 @@ def main(argv=None):
         if a.traces == "otlp" and not a.otlp_endpoint:
             a.otlp_endpoint = "http://127.0.0.1:4318"
         fl = Fleet(a.build, a.state, traces=a.traces, otlp_endpoint=a.otlp_endpoint,
-                   bmcs=a.bmcs, ports=a.ports, quiet=a.quiet)
+                   bmcs=a.bmcs, ports=a.ports, quiet=a.quiet, bmcs_from=a.bmcs_from)
         try:
             fl.up()
         except FleetError as e:

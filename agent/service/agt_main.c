@@ -17,7 +17,6 @@
 
 #include "agt_cache.h"
 #include "agt_discovery.h"
-#include "agt_pool.h"
 #include "agt_registrar.h"
 #include "agt_rpc.h"
 #include "core/config.h"
@@ -25,6 +24,7 @@
 #include "core/grpc_server.h"
 #include "core/http_server.h"
 #include "core/service.h"
+#include "core/workpool.h"
 #include "telemetry/log.h"
 #include "telemetry/metrics.h"
 #include "telemetry/trace.h"
@@ -132,7 +132,7 @@ typedef struct agt_app {
     char agent_id[80];
     const char *datacenter;
     agt_cache *cache;
-    agt_pool *pool;
+    core_workpool *pool;
     agt_discovery *disc;
     agt_registrar *reg;
     core_grpc_server *grpc; /* owned by the service */
@@ -199,7 +199,7 @@ static void app_stop(void *ud)
     app->reg = NULL;
     agt_discovery_destroy(app->disc);
     app->disc = NULL;
-    agt_pool_destroy(app->pool);
+    core_workpool_destroy(app->pool);
     app->pool = NULL;
     agt_cache_destroy(app->cache);
     app->cache = NULL;
@@ -248,8 +248,8 @@ int main(int argc, char **argv)
         goto out;
     }
     app.cache = agt_cache_create(&cc);
-    app.pool = agt_pool_create((int)core_config_int(cfg, "AGENT_WORKERS"),
-                               (size_t)core_config_int(cfg, "AGENT_QUEUE"));
+    app.pool = core_workpool_create((int)core_config_int(cfg, "AGENT_WORKERS"),
+                                    (size_t)core_config_int(cfg, "AGENT_QUEUE"));
     if (!app.cache || !app.pool) {
         tel_log_error("start-up failed: out of memory or threads");
         goto out;

@@ -20,7 +20,6 @@ typedef struct rpc_job {
     core_grpc_call *call;
     const tel_context *ctx;     /* the call's; valid until it is completed */
     const ProtobufCMessage *req; /* likewise */
-    tel_span *server_span;      /* the call's span (log correlation); likewise */
     agt_power_action action;
 } rpc_job;
 
@@ -282,16 +281,14 @@ static void job_run(void *arg)
         free(j);
         return;
     }
-    /* The server span is the thread's current span while the job runs (log lines carry its
-     * ids); nothing logs between the reply (which may end the span) and the restore. */
-    tel_span *prev = tel_span_set_current(j->server_span);
+    /* The pool made the call's server span the thread's current span (log lines carry its
+     * ids); nothing logs after the reply, which may end the span. */
     switch (j->kind) {
     case JOB_POWER: do_power(j); break;
     case JOB_IDENTITY: do_identity(j); break;
     case JOB_SENSORS: do_sensors(j); break;
     case JOB_DISCOVER: do_discover(j); break;
     }
-    tel_span_set_current(prev);
     free(j);
 }
 
@@ -303,8 +300,9 @@ static void submit(agt_rpc *rpc, job_kind kind, core_grpc_call *call, const tel_
         core_grpc_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    *j = (rpc_job){rpc, kind, call, ctx, req, tel_span_current(), action};
-    if (agt_pool_submit(rpc->pool, job_run, j) != CORE_OK) {
+    *j = (rpc_job){rpc, kind, call, ctx, req, action};
+    /* the handler's current span is the call's server span */
+    if (core_workpool_submit(rpc->pool, job_run, j, tel_span_current()) != CORE_OK) {
         free(j);
         core_grpc_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "the agent is busy");
     }

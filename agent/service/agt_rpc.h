@@ -23,12 +23,12 @@
 
 #include "agt_cache.h"
 #include "agt_discovery.h"
-#include "agt_pool.h"
 #include "core/grpc_server.h"
+#include "core/workpool.h"
 
 typedef struct agt_rpc {
     agt_cache *cache;          /* all borrowed; they must outlive the gRPC server */
-    agt_pool *pool;
+    core_workpool *pool;
     agt_discovery *discovery;  /* may be NULL (Discover then answers an empty list) */
     const char *agent_id;
     const char *datacenter;

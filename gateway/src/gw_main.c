@@ -17,7 +17,7 @@
 #include "core/http_server.h"
 #include "core/service.h"
 #include "core/token.h"
-#include "gw_pool.h"
+#include "core/workpool.h"
 #include "gw_power.h"
 #include "gw_registry.h"
 #include "gw_servers.h"
@@ -60,7 +60,7 @@ typedef struct gw_app {
     core_http_client *http_client;
     gw_servers *servers;
     gw_registry *registry;
-    gw_pool *pool;
+    core_workpool *pool;
     gw_power power;
 } gw_app;
 
@@ -70,7 +70,7 @@ typedef struct gw_app {
 static void app_free(void *ud)
 {
     gw_app *app = ud;
-    gw_pool_destroy(app->pool);
+    core_workpool_destroy(app->pool);
     app->pool = NULL;
     gw_registry_destroy(app->registry);
     app->registry = NULL;
@@ -118,8 +118,8 @@ int main(int argc, char **argv)
         .service_token = core_config_str(cfg, "BMC_SERVICE_TOKEN"),
     };
     app.registry = gw_registry_create(&rc_cfg);
-    app.pool = gw_pool_create((int)core_config_int(cfg, "GW_WORKERS"),
-                              (size_t)core_config_int(cfg, "GW_QUEUE"));
+    app.pool = core_workpool_create((int)core_config_int(cfg, "GW_WORKERS"),
+                                    (size_t)core_config_int(cfg, "GW_QUEUE"));
     if (!app.servers || !app.registry || !app.pool) {
         tel_log_error("start-up failed: out of memory or threads");
         goto out;

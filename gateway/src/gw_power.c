@@ -188,8 +188,7 @@ static void power_job_run(void *arg)
     power_job *j = arg;
     gw_power *pw = j->pw;
     core_http_req *req = j->req;
-    tel_span *server_span = core_http_req_span(req);
-    tel_span *prev = tel_span_set_current(server_span);
+    tel_span *server_span = core_http_req_span(req); /* the current span (set by the pool) */
 
     tel_context ctx = TEL_CONTEXT_INIT;
     tel_context_copy(&ctx, core_http_req_context(req));
@@ -228,7 +227,6 @@ static void power_job_run(void *arg)
 out:
     gw_server_info_wipe(&si);
     tel_context_cleanup(&ctx);
-    tel_span_set_current(prev);
     free(j);
 }
 
@@ -276,7 +274,7 @@ static int power_handler(core_http_req *req, void *ud)
     tel_span_set_str(span, "bmc.power.action", j->action);
     j->pw = pw;
     j->req = req;
-    int rc = gw_pool_submit(pw->pool, power_job_run, j);
+    int rc = core_workpool_submit(pw->pool, power_job_run, j, span);
     if (rc != CORE_OK) {
         free(j);
         core_http_resp_header(req, "retry-after", "1");

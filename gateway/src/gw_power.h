@@ -13,7 +13,8 @@
  * down or unknown gives an ERROR span "gateway.select_agent". BMC credentials never reach a
  * span, a log line or an answer.
  *
- * Thread safety: the route runs on the HTTP service thread; jobs on the pool's workers. */
+ * Thread safety: the route runs on the HTTP service thread; jobs on the pool's workers, with the
+ * request's server span as the worker's current span. */
 #ifndef GW_POWER_H
 #define GW_POWER_H
 
@@ -21,7 +22,7 @@
 
 #include "core/http_server.h"
 #include "core/token.h"
-#include "gw_pool.h"
+#include "core/workpool.h"
 #include "gw_registry.h"
 #include "gw_servers.h"
 
@@ -29,7 +30,7 @@ typedef struct gw_power {
     const core_token_keys *keys; /* all borrowed; they must outlive the HTTP server and pool */
     gw_servers *servers;
     gw_registry *registry;
-    gw_pool *pool;
+    core_workpool *pool;
     int64_t bmc_timeout_ms;  /* deadline_ms sent to the agent */
     int64_t agent_grace_ms;  /* added to it for the gRPC deadline */
     tel_tracer *tracer;      /* for gateway.select_agent; NULL: tel_global_tracer */

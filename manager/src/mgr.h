@@ -4,7 +4,6 @@
  *   mgr_app.c     mgr_app_open/close: database, keys, worker pool
  *   mgr_schema.c  the SQLite migrations
  *   mgr_crypto.c  argon2id password hashes, sealed BMC credentials (crypto_secretbox)
- *   mgr_pool.c    a small worker pool for CPU-heavy work (password hashing) off the HTTP thread
  *   mgr_model.c   input validation: text fields, ids, roles, BMC endpoints, gateway URLs
  *   mgr_store.c   every SQL statement (prepared, bound parameters only)
  *   mgr_auth.c    login, token validation, the authentication middleware, the principal
@@ -12,8 +11,9 @@
  *   mgr_seed.c    demo data from a JSON file
  *
  * Threading: HTTP handlers and the middleware run on the HTTP service thread; login and user
- * creation finish on the pool's threads. core_db serialises statements, so the store may be
- * called from either. mgr_app is read-only after mgr_app_open. */
+ * creation (password hashing) finish on the worker pool's threads (core/workpool.h). core_db
+ * serialises statements, so the store may be called from either. mgr_app is read-only after
+ * mgr_app_open. */
 #ifndef MGR_H
 #define MGR_H
 
@@ -28,6 +28,7 @@
 #include "core/db.h"
 #include "core/http_server.h"
 #include "core/token.h"
+#include "core/workpool.h"
 #include "telemetry/context.h"
 #include "telemetry/trace.h"
 
@@ -44,20 +45,6 @@
 #define MGR_URL_MAX 512 /* gateway URL */
 #define MGR_DCS_MAX 64  /* datacenters per gateway */
 
-/* ---- mgr_pool.c ---- */
-
-typedef struct mgr_pool mgr_pool;
-
-/* Creates `threads` workers and a queue of `cap` jobs. NULL on failure. */
-mgr_pool *mgr_pool_create(int threads, size_t cap);
-/* Queues fn(job) (job owned by fn from now on). Returns 0, CORE_EFULL (queue full) or
- * CORE_ESHUTDOWN (stopping); on failure the caller still owns job. Thread safe. */
-int mgr_pool_submit(mgr_pool *p, void (*fn)(void *job), void *job);
-/* Runs the queued jobs, joins the workers. Idempotent. */
-void mgr_pool_stop(mgr_pool *p);
-/* Stops if needed and frees. NULL allowed. */
-void mgr_pool_destroy(mgr_pool *p);
-
 /* ---- mgr_app.c ---- */
 
 typedef struct mgr_app {
@@ -69,7 +56,7 @@ typedef struct mgr_app {
     unsigned long long pw_opslimit;
     size_t pw_memlimit;
     char dummy_hash[crypto_pwhash_STRBYTES]; /* verified against for unknown users */
-    mgr_pool *pool;
+    core_workpool *pool;
     tel_tracer *tracer;
 } mgr_app;
 

@@ -320,10 +320,10 @@ static void user_job_free(user_job *j)
     free(j);
 }
 
+/* A pool job; the request's server span is the thread's current span (core_workpool). */
 static void user_create_run(void *arg)
 {
     user_job *j = arg;
-    tel_span *prev = tel_span_set_current(core_http_req_span(j->req));
     char hash[crypto_pwhash_STRBYTES];
     tel_span *hs =
         tel_span_start(j->app->tracer, "mgr.password_hash", TEL_SPAN_KIND_INTERNAL, &j->ctx);
@@ -344,7 +344,6 @@ static void user_create_run(void *arg)
         json_object_set_new(o, "roles", mgr_roles_json(j->roles));
         core_http_respond_json(j->req, 201, o);
     }
-    tel_span_set_current(prev);
     user_job_free(j);
 }
 
@@ -403,7 +402,7 @@ static int h_user_create(core_http_req *req, void *ud)
         rc = core_http_respond_error(req, 500, "internal", "out of memory");
         goto out;
     }
-    if (mgr_pool_submit(app->pool, user_create_run, j) != 0) {
+    if (core_workpool_submit(app->pool, user_create_run, j, core_http_req_span(req)) != 0) {
         user_job_free(j);
         core_http_resp_header(req, "retry-after", "1");
         rc = core_http_respond_error(req, 503, "busy", "too much work in progress");

@@ -56,7 +56,7 @@ int mgr_app_open(mgr_app *app, const core_config *cfg)
         tel_log(TEL_LOG_ERROR, a, 1, "cannot open the database: %s", core_strerror(rc));
         goto fail;
     }
-    app->pool = mgr_pool_create((int)core_config_int(cfg, "MANAGER_WORKERS"), 256);
+    app->pool = core_workpool_create((int)core_config_int(cfg, "MANAGER_WORKERS"), 256);
     if (!app->pool) {
         rc = CORE_ENOMEM;
         goto fail;
@@ -69,7 +69,7 @@ fail:
 
 void mgr_app_close(mgr_app *app)
 {
-    mgr_pool_destroy(app->pool);
+    core_workpool_destroy(app->pool);
     app->pool = NULL;
     core_db_close(app->db);
     app->db = NULL;

@@ -148,12 +148,12 @@ static void login_job_free(login_job *j)
     free(j);
 }
 
+/* A pool job; the request's server span is the thread's current span (core_workpool). */
 static void login_run(void *arg)
 {
     login_job *j = arg;
     mgr_app *app = j->app;
     core_http_req *req = j->req;
-    tel_span *prev = tel_span_set_current(core_http_req_span(req));
 
     mgr_user u;
     int rc = mgr_store_user_by_name(app, &j->ctx, j->username, &u);
@@ -207,7 +207,6 @@ static void login_run(void *arg)
     core_http_respond_json(req, 200, out);
 out:
     sodium_memzero(&u, sizeof u);
-    tel_span_set_current(prev);
     login_job_free(j);
 }
 
@@ -253,7 +252,7 @@ static int h_login(core_http_req *req, void *ud)
         if (j) login_job_free(j);
         return core_http_respond_error(req, 500, "internal", "out of memory");
     }
-    int rc = mgr_pool_submit(app->pool, login_run, j);
+    int rc = core_workpool_submit(app->pool, login_run, j, core_http_req_span(req));
     if (rc != 0) {
         login_job_free(j);
         core_http_resp_header(req, "retry-after", "1");

@@ -60,7 +60,7 @@ def load_yaml(text, what):
 
 
 def light_yaml_check(text, what):
-    """Without PyYAML: no tabs, balanced brackets per line, 'key:' structure."""
+    """Without PyYAML: no tabs, balanced brackets per line."""
     for n, line in enumerate(text.splitlines(), 1):
         if "\t" in line:
             fail("%s:%d: tab character" % (what, n))
@@ -69,10 +69,6 @@ def light_yaml_check(text, what):
             continue
         if s.count("[") != s.count("]") or s.count("{") != s.count("}"):
             fail("%s:%d: unbalanced brackets" % (what, n))
-        st = s.strip()
-        if not (st.startswith("- ") or st == "-" or ":" in st or st.startswith("|")):
-            # continuation of a block scalar is allowed only after "|"
-            pass
 
 
 def check_collector():

@@ -119,10 +119,12 @@ static int fleet_up(fleet *f)
     char share[PATH_MAX + 32] = "";
     if (f != &fleets[0])
         snprintf(share, sizeof share, "--bmcs-from '%s/bmcs.env'", fleets[0].state);
-    snprintf(cmd, sizeof cmd,
-             "python3 '%s/scripts/fleet.py' up --build '%s' --state '%s' --ports auto --bmcs 1 "
-             "%s --traces %s --quiet >'%s.out' 2>&1",
-             src_dir, build_dir, f->state, share, f->mode, f->state);
+    int n = snprintf(cmd, sizeof cmd,
+                     "python3 '%s/scripts/fleet.py' up --build '%s' --state '%s' --ports auto "
+                     "--bmcs 1 %s --traces %s --quiet >'%s.out' 2>&1",
+                     src_dir, build_dir, f->state, share, f->mode, f->state);
+    if (n < 0 || (size_t)n >= sizeof cmd)
+        return -1; /* paths too long for the command line */
     f->up = true;
     if (system(cmd) != 0)
         return -1;

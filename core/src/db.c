@@ -34,6 +34,9 @@ typedef struct stmt_entry {
     /* The same strings interned (intern.h) once the statement is prepared, so that spans take
      * them without copying; NULL: copied per span. */
     const char *i_sql, *i_op, *i_table, *i_name;
+    /* The db.client.operation.duration attribute set of its successful runs, bound on first
+     * use (cached entries only). */
+    tel_bound_attrs *dur_ok;
 } stmt_entry;
 
 struct core_db {
@@ -46,6 +49,7 @@ struct core_db {
     tel_instrument *duration;
     char ns[128]; /* db.namespace: the file's base name */
     const char *i_ns; /* ns interned, or NULL */
+    size_t ns_len;
 };
 
 struct core_db_row {
@@ -472,21 +476,21 @@ int core_db_query(core_db *db, const tel_context *ctx, const char *sql, const co
                               .start_ns = t0};
     tel_span *span = tel_span_start_ex(db->tracer, &so);
     if (tel_span_is_recording(span)) {
-        tel_span_set_str_static(span, "db.system.name", "sqlite");
+        tel_span_set_strn_static(span, "db.system.name", "sqlite", 6);
         if (e->i_op)
-            tel_span_set_str_static(span, "db.operation.name", e->i_op);
+            tel_span_set_strn_static(span, "db.operation.name", e->i_op, e->op_len);
         else
             tel_span_set_strn(span, "db.operation.name", e->op, e->op_len);
         if (e->i_table)
-            tel_span_set_str_static(span, "db.collection.name", e->i_table);
+            tel_span_set_strn_static(span, "db.collection.name", e->i_table, e->table_len);
         else if (e->table[0])
             tel_span_set_strn(span, "db.collection.name", e->table, e->table_len);
         if (e->i_sql)
-            tel_span_set_str_static(span, "db.query.text", e->i_sql);
+            tel_span_set_strn_static(span, "db.query.text", e->i_sql, e->len);
         else
             tel_span_set_str(span, "db.query.text", sql);
         if (db->i_ns)
-            tel_span_set_str_static(span, "db.namespace", db->i_ns);
+            tel_span_set_strn_static(span, "db.namespace", db->i_ns, db->ns_len);
         else
             tel_span_set_str(span, "db.namespace", db->ns);
     }
@@ -547,7 +551,12 @@ done:
         tel_span_set_int(span, "db.response.returned_rows", rows);
     uint64_t t1 = t0 ? tel_clock_now_ns() : 0;
     tel_span_end_at(span, t1);
-    if (db->duration) {
+    /* The span clock is the wall clock: a step backwards between the reads counts as 0. */
+    double secs = t1 > t0 ? (double)(t1 - t0) / 1e9 : 0.0;
+    bool bindable = rc == CORE_OK && !tmp;
+    if (db->duration && bindable && e->dur_ok) {
+        tel_histogram_record_bound(db->duration, e->dur_ok, secs);
+    } else if (db->duration) {
         tel_attr a[4];
         size_t na = 0;
         a[na++] = TEL_ATTR_STR("db.system.name", "sqlite");
@@ -560,8 +569,12 @@ done:
                                  .v.s = e->table};
         if (rc != CORE_OK)
             a[na++] = TEL_ATTR_STR("error.type", rc == CORE_EBUSY ? "busy" : "sqlite_error");
-        /* The span clock is the wall clock: a step backwards between the reads counts as 0. */
-        core_instr_record(db->duration, t1 > t0 ? (double)(t1 - t0) / 1e9 : 0.0, a, na);
+        if (bindable)
+            e->dur_ok = tel_instrument_bind(db->duration, a, na);
+        if (bindable && e->dur_ok)
+            tel_histogram_record_bound(db->duration, e->dur_ok, secs);
+        else
+            core_instr_record(db->duration, secs, a, na);
     }
     if (tmp) entry_clear(e);
     pthread_mutex_unlock(&db->mu);
@@ -755,7 +768,8 @@ int core_db_open(core_db **out, const char *path, const core_db_options *opts)
     pthread_mutexattr_destroy(&ma);
     const char *base = strrchr(path, '/');
     snprintf(db->ns, sizeof db->ns, "%s", base ? base + 1 : path);
-    db->i_ns = core_intern(db->ns, strlen(db->ns));
+    db->ns_len = strlen(db->ns);
+    db->i_ns = core_intern(db->ns, db->ns_len);
     db->tracer = o.tracer ? o.tracer : tel_global_tracer("bmcfleet.core.db", BMC_VERSION);
     static const double bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
     db->duration = core_instr_histogram(o.meters ? o.meters : tel_global_meter_provider(),

@@ -20,6 +20,7 @@
 #define WS_REGISTRY_BUCKETS 256
 
 #define HTTP_N_METHODS 7
+#define HTTP_DUR_CACHE 8 /* bound duration sets per route (a power of two) */
 
 typedef struct http_route {
     core_http_handler_fn fn;
@@ -32,6 +33,13 @@ typedef struct http_route {
     unsigned span_name_owned; /* bit i: span_name[i] is malloc'd */
     const char *pattern;      /* the route pattern, interned; NULL: copy match.pattern */
     uint32_t pattern_len;
+    /* http.server.request.duration attribute sets of this route already seen, by method and
+     * status (answers without error.type): recorded without looking the set up. Used where
+     * requests end on the service thread only (not by orphans). */
+    struct {
+        uint32_t key; /* (method index + 1) << 16 | status; 0: empty */
+        tel_bound_attrs *b;
+    } dur[HTTP_DUR_CACHE];
     struct http_route *next;
 } http_route;
 
@@ -157,6 +165,9 @@ struct core_http_server {
     tel_tracer *tracer;
     tel_instrument *m_duration; /* NULL when there is no (enabled) meter provider */
     tel_instrument *m_active;   /* likewise */
+    /* http.server.active_requests attribute set per method index, bound on first use (requests
+     * end on other threads too: atomic) */
+    _Atomic(tel_bound_attrs *) active_set[HTTP_N_METHODS + 1];
     /* lws */
     struct lws_context *ctx;
     struct lws_protocols *protocols;

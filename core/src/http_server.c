@@ -326,9 +326,20 @@ static void active_add(core_http_req *req, int64_t delta)
     core_http_server *s = req->srv;
     if (!s->m_active)
         return;
-    tel_attr a[2];
-    base_metric_attrs(req, a);
-    tel_counter_add_int(s->m_active, delta, a, 2);
+    unsigned mi = method_index(req->method);
+    tel_bound_attrs *b = atomic_load_explicit(&s->active_set[mi], memory_order_acquire);
+    if (TEL_UNLIKELY(!b)) {
+        tel_attr a[2];
+        base_metric_attrs(req, a);
+        b = tel_instrument_bind(s->m_active, a, 2);
+        if (!b) {
+            tel_counter_add_int(s->m_active, delta, a, 2);
+            return;
+        }
+        /* Racing binders get the same set. */
+        atomic_store_explicit(&s->active_set[mi], b, memory_order_release);
+    }
+    tel_counter_add_int_bound(s->m_active, b, delta);
 }
 
 /* The matched route pattern of req (NULL when none) and its length; *interned tells whether it
@@ -390,16 +401,17 @@ void http_trace_begin(core_http_req *req, struct lws *wsi)
         req->span = tel_span_start_ex(s->tracer, &o);
         if (tel_span_is_recording(req->span)) {
             tel_span *sp = req->span;
-            tel_span_set_str_static(sp, "http.request.method", method_tab[mi].name);
+            tel_span_set_strn_static(sp, "http.request.method", method_tab[mi].name,
+                                     method_tab[mi].len);
             uint32_t rlen = 0;
             bool interned;
             const char *route = req_route(req, &rlen, &interned);
             if (route && interned)
-                tel_span_set_str_static(sp, "http.route", route);
+                tel_span_set_strn_static(sp, "http.route", route, rlen);
             else if (route)
                 tel_span_set_strn(sp, "http.route", route, rlen);
             tel_span_set_strn(sp, "url.path", req->path, req->path_len);
-            tel_span_set_str_static(sp, "url.scheme", "http");
+            tel_span_set_strn_static(sp, "url.scheme", "http", 4);
             set_server_address(req, wsi);
             conn_peer(req->conn, wsi);
             if (req->conn->peer_len)
@@ -409,7 +421,7 @@ void http_trace_begin(core_http_req *req, struct lws *wsi)
             if (n > 0 && n < (int)sizeof ua &&
                 lws_hdr_copy(wsi, ua, sizeof ua, WSI_TOKEN_HTTP_USER_AGENT) == n)
                 tel_span_set_strn(sp, "user_agent.original", ua, (size_t)n);
-            tel_span_set_str_static(sp, "network.protocol.version", "1.1");
+            tel_span_set_strn_static(sp, "network.protocol.version", "1.1", 3);
             http_copy_baggage(sp, &req->ctx);
         }
         tel_context_set_span(&req->ctx, req->span);
@@ -460,6 +472,19 @@ void http_trace_end(core_http_req *req)
     if (s->m_duration) {
         /* The span clock is the wall clock: a step backwards between the two reads counts as 0. */
         double secs = end > req->t0 ? (double)(end - req->t0) / 1e9 : 0.0;
+        /* A route's usual answers: the attribute set is bound once, then recorded directly. */
+        uint32_t key = 0;
+        http_route *r = req->route;
+        unsigned mi = method_index(req->method);
+        size_t ci = 0;
+        if (r && !req->orphan && !error_type && st > 0 && st <= 999) {
+            key = (mi + 1u) << 16 | (uint32_t)st;
+            ci = ((uint32_t)st * 31u + mi) & (HTTP_DUR_CACHE - 1);
+            if (r->dur[ci].key == key) {
+                tel_histogram_record_bound(s->m_duration, r->dur[ci].b, secs);
+                goto recorded;
+            }
+        }
         tel_attr a[5];
         base_metric_attrs(req, a);
         size_t n = 2;
@@ -474,8 +499,16 @@ void http_trace_end(core_http_req *req)
         if (error_type)
             a[n++] = (tel_attr){.key = "error.type", .type = TEL_ATTR_STRING,
                                 .len = (uint32_t)strlen(error_type), .v.s = error_type};
-        tel_histogram_record(s->m_duration, secs, a, n);
+        tel_bound_attrs *b = key ? tel_instrument_bind(s->m_duration, a, n) : NULL;
+        if (b) {
+            r->dur[ci].key = key;
+            r->dur[ci].b = b;
+            tel_histogram_record_bound(s->m_duration, b, secs);
+        } else {
+            tel_histogram_record(s->m_duration, secs, a, n);
+        }
     }
+recorded:
     active_add(req, -1);
     tel_context_cleanup(&req->ctx);
 }
@@ -591,6 +624,14 @@ static void http_req_free(core_http_req *r)
     free(r);
 }
 
+/* Copies a Content-Type into req (truncated to fit, like the snprintf it replaces). */
+static void set_ctype(core_http_req *req, const char *ctype)
+{
+    size_t n = strnlen(ctype, sizeof req->ctype - 1);
+    memcpy(req->ctype, ctype, n);
+    req->ctype[n] = '\0';
+}
+
 /* Sets the answer of a request the service thread owns (no lock needed: no other thread has
  * it). Overrides nothing once claimed. */
 static void set_answer(core_http_req *req, int status, const char *ctype, const void *body,
@@ -601,7 +642,7 @@ static void set_answer(core_http_req *req, int status, const char *ctype, const 
     req->status = status;
     req->has_ctype = ctype != NULL;
     if (ctype)
-        snprintf(req->ctype, sizeof req->ctype, "%s", ctype);
+        set_ctype(req, ctype);
     core_body_reset(&req->resp, BODY_KEEP);
     if (len && core_body_append(&req->resp, body, len) != CORE_OK)
         req->has_ctype = false;
@@ -622,7 +663,7 @@ void http_set_error(core_http_req *req, int status, const char *code, const char
     req->has_ctype = false;
     if (j && json_dump_callback(j, dump_cb, &req->resp, JSON_COMPACT) == 0) {
         req->has_ctype = true;
-        snprintf(req->ctype, sizeof req->ctype, "application/json");
+        set_ctype(req, "application/json");
     } else {
         core_body_reset(&req->resp, BODY_KEEP);
     }
@@ -1729,7 +1770,7 @@ int core_http_respond(core_http_req *req, int status, const char *content_type, 
     req->status = status;
     req->has_ctype = false;
     if (content_type && !strpbrk(content_type, "\r\n")) {
-        snprintf(req->ctype, sizeof req->ctype, "%s", content_type);
+        set_ctype(req, content_type);
         req->has_ctype = true;
     }
     core_body_reset(&req->resp, BODY_KEEP);
@@ -1758,7 +1799,7 @@ int core_http_respond_json(core_http_req *req, int status, json_t *j)
     core_body_reset(&req->resp, BODY_KEEP);
     req->status = status < 100 || status > 599 ? 500 : status;
     req->has_ctype = true;
-    snprintf(req->ctype, sizeof req->ctype, "application/json");
+    set_ctype(req, "application/json");
     if (!j || json_dump_callback(j, dump_cb, &req->resp, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
         core_body_reset(&req->resp, BODY_KEEP);
         req->status = 500;

@@ -48,10 +48,34 @@ static int grow_table(void)
     return 0;
 }
 
+/* fork(): the lock is held across it, so that a child never inherits it locked. */
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&pool_lock);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&pool_lock);
+}
+
+static void atfork_child(void)
+{
+    pthread_mutex_init(&pool_lock, NULL);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void register_atfork(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
 const char *core_intern(const char *s, size_t len)
 {
     if (!s)
         return NULL;
+    pthread_once(&atfork_once, register_atfork);
     uint64_t h = hash_bytes(s, len);
     const char *out = NULL;
     pthread_mutex_lock(&pool_lock);

@@ -39,9 +39,13 @@ void tel__batch_note_dropped(tel__batch *b)
 void tel__batch_wake_full(tel__batch *b)
 {
     if (atomic_exchange(&b->wake_pending, true)) return;
+    /* The lock orders this with the export thread's check of wake_pending before it waits: once
+     * we hold it, the thread has either not checked yet (it will see the flag) or is waiting.
+     * Signalling after the unlock keeps the woken thread from blocking at once on the lock the
+     * producer still holds (two more context switches when both share a CPU). */
     pthread_mutex_lock(&b->lock);
-    pthread_cond_signal(&b->wake);
     pthread_mutex_unlock(&b->lock);
+    pthread_cond_signal(&b->wake);
 }
 
 /* Takes up to max published records into the owner's batch slots. Export thread only (or the

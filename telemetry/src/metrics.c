@@ -410,17 +410,8 @@ void tel_counter_add(tel_instrument *c, double value, const tel_attr *attrs, siz
         exemplar_offer(c, s, 0, vbits);
 }
 
-void tel_counter_add_int(tel_instrument *c, int64_t value, const tel_attr *attrs, size_t n)
+static inline void counter_add_int(tel_instrument *c, tel__series *s, int64_t value)
 {
-    if (TEL_UNLIKELY(c->rec != TEL__REC_SUM))
-        return;
-    if (TEL_UNLIKELY(c->monotonic && value < 0)) {
-        warn_negative_add(c);
-        return;
-    }
-    tel__series *s = tel__series_get(c, attrs, n);
-    if (TEL_UNLIKELY(!s))
-        return;
     uint64_t vbits;
     if (TEL_LIKELY(c->is_int)) {
         atomic_fetch_add_explicit(&s->value, (uint64_t)value, memory_order_relaxed);
@@ -433,13 +424,33 @@ void tel_counter_add_int(tel_instrument *c, int64_t value, const tel_attr *attrs
         exemplar_offer(c, s, 0, vbits);
 }
 
-void tel_histogram_record(tel_instrument *h, double value, const tel_attr *attrs, size_t n)
+void tel_counter_add_int(tel_instrument *c, int64_t value, const tel_attr *attrs, size_t n)
 {
-    if (TEL_UNLIKELY(h->rec != TEL__REC_HIST) || TEL_UNLIKELY(isnan(value)))
+    if (TEL_UNLIKELY(c->rec != TEL__REC_SUM))
         return;
-    tel__series *s = tel__series_get(h, attrs, n);
+    if (TEL_UNLIKELY(c->monotonic && value < 0)) {
+        warn_negative_add(c);
+        return;
+    }
+    tel__series *s = tel__series_get(c, attrs, n);
     if (TEL_UNLIKELY(!s))
         return;
+    counter_add_int(c, s, value);
+}
+
+void tel_counter_add_int_bound(tel_instrument *c, tel_bound_attrs *b, int64_t value)
+{
+    if (TEL_UNLIKELY(!b || c->rec != TEL__REC_SUM))
+        return;
+    if (TEL_UNLIKELY(c->monotonic && value < 0)) {
+        warn_negative_add(c);
+        return;
+    }
+    counter_add_int(c, (tel__series *)b, value);
+}
+
+static inline void histogram_record(tel_instrument *h, tel__series *s, double value)
+{
     uint32_t b = bucket_of(h->bounds, h->n_bounds, value);
     atomic_fetch_add_explicit(&s->counts[b], 1, memory_order_relaxed);
     atomic_add_double(&s->value, value);
@@ -447,6 +458,30 @@ void tel_histogram_record(tel_instrument *h, double value, const tel_attr *attrs
     atomic_max_double(&s->max_bits, value);
     if (TEL_UNLIKELY(h->ex_mode))
         exemplar_offer(h, s, b, d2u(value));
+}
+
+void tel_histogram_record(tel_instrument *h, double value, const tel_attr *attrs, size_t n)
+{
+    if (TEL_UNLIKELY(h->rec != TEL__REC_HIST) || TEL_UNLIKELY(isnan(value)))
+        return;
+    tel__series *s = tel__series_get(h, attrs, n);
+    if (TEL_UNLIKELY(!s))
+        return;
+    histogram_record(h, s, value);
+}
+
+void tel_histogram_record_bound(tel_instrument *h, tel_bound_attrs *b, double value)
+{
+    if (TEL_UNLIKELY(!b || h->rec != TEL__REC_HIST) || TEL_UNLIKELY(isnan(value)))
+        return;
+    histogram_record(h, (tel__series *)b, value);
+}
+
+tel_bound_attrs *tel_instrument_bind(tel_instrument *in, const tel_attr *attrs, size_t n)
+{
+    if (!in || (in->rec != TEL__REC_SUM && in->rec != TEL__REC_HIST))
+        return NULL;
+    return (tel_bound_attrs *)tel__series_get(in, attrs, n);
 }
 
 static void gauge_store(tel_instrument *g, tel__series *s, uint64_t bits)

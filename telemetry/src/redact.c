@@ -69,20 +69,20 @@ static bool denied_slow(const char *key, size_t extra)
 #define VCACHE_SETS 16
 #define VCACHE_WAYS 4
 #define VCACHE_KEY_MAX 50
-typedef struct vcache_entry {
-    const char *ptr;
-    uint32_t gen;
-    uint32_t hash; /* of the text */
-    uint8_t len;
-    bool denied;
-    bool fixed; /* ptr is in the program's read-only data: its text cannot change */
-    char text[VCACHE_KEY_MAX + 1];
-} vcache_entry;
+/* One set: what a hit reads fills the first cache line; the texts (compared only for keys
+ * outside the program's read-only data) follow. */
 typedef struct vcache_set {
-    vcache_entry e[VCACHE_WAYS];
-    uint32_t victim; /* round robin */
-} vcache_set;
+    const char *ptr[VCACHE_WAYS];
+    uint32_t hash[VCACHE_WAYS]; /* of the text */
+    uint8_t gen[VCACHE_WAYS];   /* <= TEL_REDACT_MAX_FRAGMENTS */
+    uint8_t len[VCACHE_WAYS];
+    bool denied[VCACHE_WAYS];
+    bool fixed[VCACHE_WAYS]; /* ptr is in the program's read-only data: its text cannot change */
+    uint32_t victim;         /* round robin */
+    char text[VCACHE_WAYS][VCACHE_KEY_MAX + 1];
+} __attribute__((aligned(64))) vcache_set;
 static _Thread_local vcache_set vcache[VCACHE_SETS];
+_Static_assert(TEL_REDACT_MAX_FRAGMENTS <= UINT8_MAX, "the generation is kept in a byte");
 
 /* The read-only segments of the main program (string literals live there). Their contents never
  * change and the program is never unmapped, so a key found there needs no text comparison on a
@@ -147,33 +147,32 @@ static inline __attribute__((always_inline)) bool key_lookup(const char *key, si
                                                              uint32_t *hash, uint32_t *len)
 {
     vcache_set *set = vcache_set_of(key);
-    vcache_entry *victim = NULL;
-    for (uint32_t w = 0; w < VCACHE_WAYS; w++) {
-        vcache_entry *e = &set->e[w];
-        if (e->ptr != key)
+    int victim = -1;
+    for (int w = 0; w < VCACHE_WAYS; w++) {
+        if (set->ptr[w] != key)
             continue;
-        if (TEL_LIKELY(e->gen == (uint32_t)gen && (e->fixed || strcmp(e->text, key) == 0))) {
-            *hash = e->hash;
-            *len = e->len;
-            return e->denied;
+        if (TEL_LIKELY(set->gen[w] == gen && (set->fixed[w] || strcmp(set->text[w], key) == 0))) {
+            *hash = set->hash[w];
+            *len = set->len[w];
+            return set->denied[w];
         }
-        victim = e; /* a stale entry for this address: replaced */
+        victim = w; /* a stale entry for this address: replaced */
         break;
     }
     *hash = text_hash(key, len);
     bool denied = denied_slow(key, gen);
     if (*len <= VCACHE_KEY_MAX) {
-        if (!victim) {
-            victim = &set->e[set->victim];
+        if (victim < 0) {
+            victim = (int)set->victim;
             set->victim = (set->victim + 1) % VCACHE_WAYS;
         }
-        victim->ptr = key;
-        victim->gen = (uint32_t)gen;
-        victim->hash = *hash;
-        victim->len = (uint8_t)*len;
-        victim->denied = denied;
-        victim->fixed = in_program_ro(key);
-        memcpy(victim->text, key, *len + 1);
+        set->ptr[victim] = key;
+        set->gen[victim] = (uint8_t)gen;
+        set->hash[victim] = *hash;
+        set->len[victim] = (uint8_t)*len;
+        set->denied[victim] = denied;
+        set->fixed[victim] = in_program_ro(key);
+        memcpy(set->text[victim], key, *len + 1);
     }
     return denied;
 }

@@ -327,6 +327,7 @@ static tel_span_impl *span_begin(tel_tracer *t, const char *name, tel_span_kind 
     s->pub.noop = false;
     s->pub.recording = sampled;
     s->tracer = t;
+    s->key_bloom = 0;
     d->extra = NULL;
     if (!sampled)
         return s;
@@ -436,11 +437,17 @@ static tel_attr *attr_slot(tel_span_impl *s, const char *key)
     tel_span_data *d = &s->d;
     /* Fast path: keys are usually literals, so the same key is the same pointer. Inline slots
      * matched only by pointer may hold the same key twice (equal text, different pointers);
-     * tel__span_data_dedupe resolves that on the export thread, keeping the last value. */
-    for (uint16_t i = 0; i < d->n_attrs; i++)
-        if (d->attrs[i].key == key)
-            return &d->attrs[i];
+     * tel__span_data_dedupe resolves that on the export thread, keeping the last value. A key
+     * whose address bit is not in the span's filter is not among the inline keys: no scan (most
+     * keys are set once). The slow path below compares texts, so it needs no filter. */
+    uint64_t bit = 1ull << (((uintptr_t)key * 0x9E3779B97F4A7C15ull) >> 58);
+    if (s->key_bloom & bit) {
+        for (uint16_t i = 0; i < d->n_attrs; i++)
+            if (d->attrs[i].key == key)
+                return &d->attrs[i];
+    }
     if (TEL_LIKELY(d->n_attrs < s->tracer->provider->inline_attr_cap && !d->extra)) {
+        s->key_bloom |= bit;
         tel_attr *a = &d->attrs[d->n_attrs++];
         a->key = key;
         return a;
@@ -455,6 +462,7 @@ static tel_attr *attr_slot(tel_span_impl *s, const char *key)
                 return &x->attrs[i];
     const tel_span_limits *lim = &s->tracer->provider->limits;
     if (d->n_attrs < s->tracer->provider->inline_attr_cap) {
+        s->key_bloom |= bit;
         tel_attr *a = &d->attrs[d->n_attrs++];
         a->key = key;
         return a;
@@ -525,6 +533,20 @@ void tel_span_set_str_static(tel_span *span, const char *key, const char *value)
     tel_attr *a = attr_slot(s, key);
     if (a) {
         size_t len = strlen(value);
+        a->type = TEL_ATTR_STRING;
+        a->len = (uint32_t)tel__utf8_truncate(value, len,
+                                             s->tracer->provider->limits.attribute_value_length);
+        a->v.s = value;
+    }
+}
+
+void tel_span_set_strn_static(tel_span *span, const char *key, const char *value, size_t len)
+{
+    tel_span_impl *s = rec(span);
+    if (!s || !value)
+        return;
+    tel_attr *a = attr_slot(s, key);
+    if (a) {
         a->type = TEL_ATTR_STRING;
         a->len = (uint32_t)tel__utf8_truncate(value, len,
                                              s->tracer->provider->limits.attribute_value_length);

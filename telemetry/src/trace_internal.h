@@ -37,6 +37,7 @@ typedef struct tel_span_impl {
     bool heap;        /* allocated with malloc because the pool was exhausted */
     atomic_uint in_use; /* pool slot taken */
     tel_tracer *tracer;
+    uint64_t key_bloom; /* a bit per inline attribute key address (see attr_slot) */
     tel_span_data d;
 } tel_span_impl;
 

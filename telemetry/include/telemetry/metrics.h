@@ -133,6 +133,22 @@ void tel_histogram_record(tel_instrument *h, double value, const tel_attr *attrs
 void tel_gauge_set(tel_instrument *g, double value, const tel_attr *attrs, size_t n);
 void tel_gauge_set_int(tel_instrument *g, int64_t value, const tel_attr *attrs, size_t n);
 
+/* Bound attribute sets: a handle on one attribute set of one synchronous instrument, for callers
+ * that record the same set again and again (a route and status, a statement's outcome).
+ * Recording through it skips finding the set (hashing and comparing the attributes), which is
+ * most of a recording's cost; otherwise it is the same recording (value checks, exemplars).
+ * tel_instrument_bind resolves the set exactly as a recording with these attributes would (the
+ * same series; the overflow set past the cardinality limit), creating it when new: bind right
+ * before the first recording, since a set exists (with no measurements) from then on. The
+ * handle is valid for the instrument's lifetime. NULL for a no-op, gauge or observable
+ * instrument, or when memory runs out; recording into a NULL handle does nothing. Thread safe. */
+typedef struct tel_bound_attrs tel_bound_attrs;
+tel_bound_attrs *tel_instrument_bind(tel_instrument *in, const tel_attr *attrs, size_t n);
+/* tel_counter_add_int / tel_histogram_record on the set of b, which must come from the same
+ * instrument. */
+void tel_counter_add_int_bound(tel_instrument *c, tel_bound_attrs *b, int64_t value);
+void tel_histogram_record_bound(tel_instrument *h, tel_bound_attrs *b, double value);
+
 /* True unless in is a no-op instrument (lets callers skip building attributes). */
 bool tel_instrument_enabled(const tel_instrument *in);
 

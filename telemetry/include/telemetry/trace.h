@@ -163,6 +163,9 @@ void tel_span_set_str(tel_span *s, const char *key, const char *value);
 void tel_span_set_strn(tel_span *s, const char *key, const char *value, size_t len);
 /* Like tel_span_set_str but the value is a literal and is not copied. */
 void tel_span_set_str_static(tel_span *s, const char *key, const char *value);
+/* The same with the value's length given (the value is value[0..len); like a literal it must
+ * outlive the export). */
+void tel_span_set_strn_static(tel_span *s, const char *key, const char *value, size_t len);
 void tel_span_set_int(tel_span *s, const char *key, int64_t value);
 void tel_span_set_double(tel_span *s, const char *key, double value);
 void tel_span_set_bool(tel_span *s, const char *key, bool value);

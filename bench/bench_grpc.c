@@ -12,7 +12,9 @@
  * Each mode runs ROUNDS times (alternating) and keeps its best round. BENCH_GRPC_SECONDS
  * overrides the length of a round (default 3). For profiling, "--traced-round" runs one traced
  * round and "--untraced-round" (with OTEL_SDK_DISABLED=true) one untraced round, each printing
- * "<req/s> <cpu us per call>". */
+ * "<req/s> <cpu us per call>". BENCH_GRPC_CLIENTS (1..CLIENT_THREADS, default CLIENT_THREADS)
+ * sets the number of client threads: 1 makes instruction counts under callgrind repeatable
+ * (a strict ping-pong, so the gRPC core polls the same way on every call). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -91,9 +93,17 @@ static uint64_t cpu_ns(void)
 
 /* One measured round: requests per second; *cpu_us gets the process CPU time per request
  * (client and server together), which load on the machine disturbs less than throughput. */
+static int client_threads(void)
+{
+    const char *s = getenv("BENCH_GRPC_CLIENTS");
+    int n = s ? atoi(s) : CLIENT_THREADS;
+    return n >= 1 && n <= CLIENT_THREADS ? n : CLIENT_THREADS;
+}
+
 static double run_round(tel_tracer *tracer, tel_meter_provider *meters, double seconds,
                         double *cpu_us)
 {
+    const int nclients = client_threads();
     core_grpc_server_config sc = {.threads = 2, .tracer = tracer, .meters = meters};
     core_grpc_server *srv = core_grpc_server_create(&sc);
     core_grpc_method m = {.name = UNARY,
@@ -114,7 +124,7 @@ static double run_round(tel_tracer *tracer, tel_meter_provider *meters, double s
     load l[CLIENT_THREADS];
     pthread_t th[CLIENT_THREADS];
     /* warm-up: connection, caches, pools */
-    for (int i = 0; i < CLIENT_THREADS; i++) {
+    for (int i = 0; i < nclients; i++) {
         l[i].ch = ch;
         l[i].stop = &stop;
         atomic_init(&l[i].calls, 0);
@@ -123,18 +133,18 @@ static double run_round(tel_tracer *tracer, tel_meter_provider *meters, double s
     }
     usleep(500 * 1000);
     uint64_t c0 = 0;
-    for (int i = 0; i < CLIENT_THREADS; i++)
+    for (int i = 0; i < nclients; i++)
         c0 += atomic_load(&l[i].calls);
     uint64_t t0 = bench_now(), cpu0 = cpu_ns();
     usleep((useconds_t)(seconds * 1e6));
     uint64_t c1 = 0;
-    for (int i = 0; i < CLIENT_THREADS; i++)
+    for (int i = 0; i < nclients; i++)
         c1 += atomic_load(&l[i].calls);
     uint64_t t1 = bench_now(), cpu1 = cpu_ns();
     *cpu_us = c1 > c0 ? (double)(cpu1 - cpu0) / 1000.0 / (double)(c1 - c0) : 0;
     atomic_store(&stop, true);
     uint64_t errors = 0;
-    for (int i = 0; i < CLIENT_THREADS; i++) {
+    for (int i = 0; i < nclients; i++) {
         pthread_join(th[i], NULL);
         errors += l[i].errors;
     }

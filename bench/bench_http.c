@@ -42,7 +42,8 @@
  *   http.server.cpu_overhead_pct                 median of the per-round (traced - untraced)
  *                                                / untraced
  * Diagnostics (child runs only): BENCH_HTTP_STATIC=1 answers without SQLite,
- * BENCH_HTTP_NO_TRACES / BENCH_HTTP_NO_METRICS turn one signal off in the traced mode. */
+ * BENCH_HTTP_NO_TRACES / BENCH_HTTP_NO_METRICS turn one signal off in the traced mode,
+ * BENCH_HTTP_NO_DB_TRACES the database's spans only. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -283,7 +284,10 @@ static int child(int conns, int seconds, int server_cpu, int wrk_cpu, int export
         return 1;
     close(fd);
     unlink(path);
-    core_db_options o = {.migrations = schema, .n_migrations = 1, .tracer = tracer, .meters = mp};
+    core_db_options o = {.migrations = schema,
+                         .n_migrations = 1,
+                         .tracer = getenv("BENCH_HTTP_NO_DB_TRACES") ? NULL : tracer,
+                         .meters = mp};
     if (core_db_open(&db, path, &o) != 0) {
         fprintf(stderr, "bench_http: cannot open the database\n");
         return 1;

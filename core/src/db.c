@@ -37,6 +37,10 @@ typedef struct stmt_entry {
     /* The db.client.operation.duration attribute set of its successful runs, bound on first
      * use (cached entries only). */
     tel_bound_attrs *dur_ok;
+    /* The span attributes every run has (db.system.name, db.operation.name,
+     * db.collection.name, db.query.text, db.namespace), by reference to the interned strings;
+     * span_attrs.n == 0: set one by one (something was not interned). */
+    tel_span_attr_set span_attrs;
 } stmt_entry;
 
 struct core_db {
@@ -326,13 +330,31 @@ static void summarise(stmt_entry *e, const char *sql)
     e->table_len = (uint32_t)strlen(e->table);
 }
 
-/* Interns the telemetry strings of a prepared statement (len: the SQL text's length). */
-static void intern_entry(stmt_entry *e, const char *sql, size_t len)
+static inline tel_attr str_attr(const char *key, const char *v, uint32_t len)
+{
+    return (tel_attr){.key = key, .type = TEL_ATTR_STRING, .len = len, .v.s = v};
+}
+
+/* Interns the telemetry strings of a prepared statement (len: the SQL text's length) and makes
+ * its static span attributes from them. */
+static void intern_entry(const core_db *db, stmt_entry *e, const char *sql, size_t len)
 {
     e->i_sql = core_intern(sql, len);
     e->i_op = core_intern(e->op, e->op_len);
     e->i_table = e->table[0] ? core_intern(e->table, e->table_len) : NULL;
     e->i_name = core_intern(e->name, strlen(e->name));
+    e->span_attrs.n = 0;
+    if (!e->i_sql || !e->i_op || (e->table[0] && !e->i_table) || !db->i_ns || len > UINT32_MAX)
+        return;
+    tel_attr a[5];
+    size_t n = 0;
+    a[n++] = str_attr("db.system.name", "sqlite", 6);
+    a[n++] = str_attr("db.operation.name", e->i_op, e->op_len);
+    if (e->i_table)
+        a[n++] = str_attr("db.collection.name", e->i_table, e->table_len);
+    a[n++] = str_attr("db.query.text", e->i_sql, (uint32_t)len);
+    a[n++] = str_attr("db.namespace", db->i_ns, (uint32_t)db->ns_len);
+    tel_span_attr_set_init(&e->span_attrs, a, n); /* empty on failure: set one by one */
 }
 
 /* Finds or prepares the statement for sql. *tmp is set when the entry is a private one (not in
@@ -378,7 +400,7 @@ static int get_stmt(core_db *db, const char *sql, stmt_entry **out, bool *tmp, s
     }
     memcpy(scratch->sql, sql, len + 1);
     scratch->len = len;
-    intern_entry(scratch, sql, len);
+    intern_entry(db, scratch, sql, len);
     scratch->hash = h;
     scratch->used = ++db->tick;
     /* Insert, evicting the least recently used idle entry when full. */
@@ -474,8 +496,10 @@ int core_db_query(core_db *db, const tel_context *ctx, const char *sql, const co
                               .kind = TEL_SPAN_KIND_CLIENT,
                               .parent = ctx,
                               .start_ns = t0};
+    if (e->span_attrs.n)
+        so.attr_set = &e->span_attrs;
     tel_span *span = tel_span_start_ex(db->tracer, &so);
-    if (tel_span_is_recording(span)) {
+    if (!e->span_attrs.n && tel_span_is_recording(span)) {
         tel_span_set_strn_static(span, "db.system.name", "sqlite", 6);
         if (e->i_op)
             tel_span_set_strn_static(span, "db.operation.name", e->i_op, e->op_len);

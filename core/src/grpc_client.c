@@ -18,9 +18,30 @@
 #include "core/grpc_meta.h"
 #include "grpc_internal.h"
 #include "instr_metrics.h"
+#include "intern.h"
 
 #define DEFAULT_MAX_RECV (4 * 1024 * 1024)
 #define POLL_SLICE_MS 200
+/* Methods a channel remembers (interned names, bound duration sets): a power of two, kept at
+ * most half full; methods past that are traced as before (copied per span). */
+#define METHOD_SLOTS 128
+/* status codes whose rpc.client.duration attribute sets are bound once (0..16) */
+#define N_CODES (GRPC_STATUS_UNAUTHENTICATED + 1)
+
+/* What tracing needs about one method, made once per channel and method and immutable after
+ * (but for the bound sets): the strings are interned, so spans reference them without a copy
+ * even after the channel is gone. */
+typedef struct method_info {
+    uint64_t hash;
+    size_t len;
+    const char *name;       /* "/pkg.Service/Method" (interned) */
+    const char *span_name;  /* the span name: name without its leading '/' */
+    const char *service;    /* interned; NULL when the name is not "/service/method" */
+    size_t service_len;
+    const char *method;     /* interned */
+    size_t method_len;
+    _Atomic(tel_bound_attrs *) dur[N_CODES]; /* bound at the first recording of each code */
+} method_info;
 
 struct core_grpc_channel {
     core_grpc_channel_config cfg;
@@ -32,6 +53,11 @@ struct core_grpc_channel {
     tel_tracer *tracer;
     const tel_propagator *prop;
     tel_instrument *duration;
+    const char *i_host; /* interned host (NULL: copied per span) */
+    size_t host_len;
+    /* method cache: readers go lock-free, inserts under mu */
+    _Atomic(method_info *) methods[METHOD_SLOTS];
+    size_t n_methods;
     pthread_mutex_t mu;
     grpc_completion_queue **pool;
     size_t n_pool, cap_pool;
@@ -258,6 +284,8 @@ core_grpc_channel *core_grpc_channel_create(const core_grpc_channel_config *cfg)
     ch->cfg.ca_file = ch->cfg.cert_file = ch->cfg.key_file = NULL; /* used below only */
     if (!core__grpc_split_target(ch->target, ch->host, sizeof ch->host, &ch->port))
         snprintf(ch->host, sizeof ch->host, "%s", "");
+    ch->host_len = strlen(ch->host);
+    ch->i_host = ch->host[0] ? core_intern(ch->host, ch->host_len) : NULL;
     ch->tracer = cfg->tracer ? cfg->tracer : tel_global_tracer("bmcfleet.core.grpc", BMC_VERSION);
     ch->prop = cfg->propagator ? cfg->propagator : tel_propagator_global();
     ch->duration = core_instr_histogram(cfg->meters ? cfg->meters : tel_global_meter_provider(),
@@ -324,6 +352,8 @@ void core_grpc_channel_destroy(core_grpc_channel *ch)
     for (size_t i = 0; i < ch->n_pool; i++)
         cq_destroy(ch->pool[i]);
     free(ch->pool);
+    for (size_t i = 0; i < METHOD_SLOTS; i++)
+        free(atomic_load_explicit(&ch->methods[i], memory_order_relaxed));
     grpc_channel_destroy(ch->ch);
     pthread_mutex_destroy(&ch->mu);
     free(ch->target);
@@ -342,11 +372,80 @@ grpc_connectivity_state core_grpc_channel_state(core_grpc_channel *ch, bool try_
 typedef struct call_trace {
     tel_span *span;
     uint64_t t0;
-    const char *service; /* into the method string */
+    method_info *mi; /* the channel's entry for the method (NULL: none, use the fields below) */
+    const char *service; /* into the method string (or mi's interned copy) */
     size_t service_len;
     const char *method;
     size_t method_len;
 } call_trace;
+
+/* FNV-1a style over 8-byte words (method names are a few dozen bytes). */
+static uint64_t hash_method(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ull ^ len;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 1099511628211ull;
+        h ^= h >> 29;
+    }
+    for (; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h ^ (h >> 32);
+}
+
+/* The channel's entry for `method` (len bytes), made on first use; NULL when the cache is
+ * full or the intern pool is. */
+static method_info *method_lookup(core_grpc_channel *ch, const char *method, size_t len)
+{
+    uint64_t h = hash_method(method, len);
+    size_t mask = METHOD_SLOTS - 1, j = (size_t)h & mask;
+    for (size_t k = 0; k < METHOD_SLOTS; k++, j = (j + 1) & mask) {
+        method_info *e = atomic_load_explicit(&ch->methods[j], memory_order_acquire);
+        if (!e) break;
+        if (e->hash == h && e->len == len && memcmp(e->name, method, len) == 0) return e;
+    }
+    /* not there: add it (entries are only ever added, so the probe above stays valid) */
+    method_info *e = NULL;
+    pthread_mutex_lock(&ch->mu);
+    j = (size_t)h & mask;
+    for (size_t k = 0; k < METHOD_SLOTS; k++, j = (j + 1) & mask) {
+        method_info *o = atomic_load_explicit(&ch->methods[j], memory_order_relaxed);
+        if (!o) break;
+        if (o->hash == h && o->len == len && memcmp(o->name, method, len) == 0) {
+            e = o;
+            goto out;
+        }
+    }
+    if ((ch->n_methods + 1) * 2 > METHOD_SLOTS) goto out;
+    const char *name = core_intern(method, len);
+    if (!name) goto out;
+    e = calloc(1, sizeof *e);
+    if (!e) goto out;
+    e->hash = h;
+    e->len = len;
+    e->name = name;
+    e->span_name = name[0] == '/' ? name + 1 : name;
+    const char *svc, *meth;
+    size_t sl, ml;
+    if (core__grpc_split_method(name, len, &svc, &sl, &meth, &ml)) {
+        e->service = core_intern(svc, sl);
+        e->method = core_intern(meth, ml);
+        e->service_len = sl;
+        e->method_len = ml;
+        if (!e->service || !e->method) {
+            free(e);
+            e = NULL;
+            goto out;
+        }
+    }
+    atomic_store_explicit(&ch->methods[j], e, memory_order_release);
+    ch->n_methods++;
+out:
+    pthread_mutex_unlock(&ch->mu);
+    return e;
+}
 
 static void trace_start(core_grpc_channel *ch, call_trace *t, const tel_context *ctx,
                         const char *method, bool untraced)
@@ -356,22 +455,42 @@ static void trace_start(core_grpc_channel *ch, call_trace *t, const tel_context 
     if (untraced) return;
     t->t0 = tel_mono_ns();
     size_t len = strlen(method);
-    if (!core__grpc_split_method(method, len, &t->service, &t->service_len, &t->method,
-                                 &t->method_len)) {
+    /* the method's interned strings and bound sets serve a span or a duration to record */
+    bool tracing = ch->tracer && ch->tracer->enabled;
+    if (tracing || ch->duration) t->mi = method_lookup(ch, method, len);
+    method_info *mi = t->mi;
+    if (mi) {
+        t->service = mi->service;
+        t->service_len = mi->service_len;
+        t->method = mi->method;
+        t->method_len = mi->method_len;
+    } else if (!core__grpc_split_method(method, len, &t->service, &t->service_len, &t->method,
+                                        &t->method_len)) {
         t->service = NULL;
     }
-    tel_span_start_opts o = {.name = method[0] == '/' ? method + 1 : method,
-                             .copy_name = true,
-                             .kind = TEL_SPAN_KIND_CLIENT,
-                             .parent = ctx};
+    tel_span_start_opts o = {.kind = TEL_SPAN_KIND_CLIENT, .parent = ctx};
+    if (mi) {
+        o.name = mi->span_name;
+    } else {
+        o.name = method[0] == '/' ? method + 1 : method;
+        o.copy_name = true;
+    }
     t->span = tel_span_start_ex(ch->tracer, &o);
     if (!tel_span_is_recording(t->span)) return;
     tel_span_set_str_static(t->span, "rpc.system", "grpc");
     if (t->service) {
-        tel_span_set_strn(t->span, "rpc.service", t->service, t->service_len);
-        tel_span_set_strn(t->span, "rpc.method", t->method, t->method_len);
+        if (mi) {
+            tel_span_set_strn_static(t->span, "rpc.service", t->service, t->service_len);
+            tel_span_set_strn_static(t->span, "rpc.method", t->method, t->method_len);
+        } else {
+            tel_span_set_strn(t->span, "rpc.service", t->service, t->service_len);
+            tel_span_set_strn(t->span, "rpc.method", t->method, t->method_len);
+        }
     }
-    if (ch->host[0]) tel_span_set_str(t->span, "server.address", ch->host);
+    if (ch->i_host)
+        tel_span_set_strn_static(t->span, "server.address", ch->i_host, ch->host_len);
+    else if (ch->host[0])
+        tel_span_set_str(t->span, "server.address", ch->host);
     if (ch->port) tel_span_set_int(t->span, "server.port", ch->port);
     core__span_copy_business_baggage(t->span, ctx);
 }
@@ -398,7 +517,7 @@ static void trace_peer(call_trace *t, grpc_call *call)
     char *peer = grpc_call_get_peer(call);
     char addr[64];
     int port;
-    if (core__grpc_parse_peer(peer, addr, sizeof addr, &port)) {
+    if (core__grpc_parse_peer_cached(peer, addr, sizeof addr, &port)) {
         tel_span_set_str(t->span, "network.peer.address", addr);
         if (port) tel_span_set_int(t->span, "network.peer.port", port);
     }
@@ -417,6 +536,16 @@ static void trace_end(core_grpc_channel *ch, call_trace *t, int code, const char
     }
     tel_span_end(t->span);
     if (ch->duration) {
+        double ms = (double)(tel_mono_ns() - t->t0) / 1e6;
+        /* the set for (method, code) is bound at its first recording, then recorded directly */
+        _Atomic(tel_bound_attrs *) *slot = t->mi && code >= 0 && code < N_CODES
+                                               ? &t->mi->dur[code]
+                                               : NULL;
+        tel_bound_attrs *b = slot ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
+        if (b) {
+            tel_histogram_record_bound(ch->duration, b, ms);
+            return;
+        }
         tel_attr a[4];
         size_t n = 0;
         a[n++] = TEL_ATTR_STR("rpc.system", "grpc");
@@ -431,7 +560,13 @@ static void trace_end(core_grpc_channel *ch, call_trace *t, int code, const char
                                 .v.s = t->method};
         }
         a[n++] = TEL_ATTR_INT64("rpc.grpc.status_code", code);
-        core_instr_record(ch->duration, (double)(tel_mono_ns() - t->t0) / 1e6, a, n);
+        b = slot ? tel_instrument_bind(ch->duration, a, n) : NULL;
+        if (b) {
+            atomic_store_explicit(slot, b, memory_order_release);
+            tel_histogram_record_bound(ch->duration, b, ms);
+        } else {
+            core_instr_record(ch->duration, ms, a, n);
+        }
     }
 }
 

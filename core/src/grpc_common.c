@@ -84,6 +84,17 @@ static bool parse_hostport(const char *s, char *host, size_t cap, int *port)
     host[hl] = '\0';
     *port = 0;
     if (colon) {
+        /* the usual case, 1-5 plain digits, without strtol; anything else goes through it */
+        const char *d = colon + 1;
+        unsigned v = 0;
+        size_t nd = 0;
+        while (nd < 6 && d[nd] >= '0' && d[nd] <= '9')
+            v = v * 10 + (unsigned)(d[nd++] - '0');
+        if (nd >= 1 && nd <= 5 && d[nd] == '\0') {
+            if (v > 65535) return false;
+            *port = (int)v;
+            return true;
+        }
         char *end;
         long p = strtol(colon + 1, &end, 10);
         if (*end || p < 0 || p > 65535 || end == colon + 1) return false;
@@ -114,6 +125,30 @@ bool core__grpc_parse_peer(const char *peer, char *addr, size_t cap, int *port)
     }
     *port = 0;
     return false;
+}
+
+bool core__grpc_parse_peer_cached(const char *peer, char *addr, size_t cap, int *port)
+{
+    static _Thread_local struct {
+        bool valid, ok;
+        size_t cap;
+        char peer[80];
+        char addr[64];
+        int port;
+    } memo;
+    size_t pl = peer ? strlen(peer) : 0;
+    if (!peer || pl >= sizeof memo.peer || cap > sizeof memo.addr)
+        return core__grpc_parse_peer(peer, addr, cap, port);
+    if (!memo.valid || memo.cap != cap || memcmp(memo.peer, peer, pl + 1) != 0) {
+        memo.valid = false;
+        memo.ok = core__grpc_parse_peer(peer, memo.addr, cap, &memo.port);
+        memcpy(memo.peer, peer, pl + 1);
+        memo.cap = cap;
+        memo.valid = true;
+    }
+    if (cap) memcpy(addr, memo.addr, strlen(memo.addr) + 1);
+    *port = memo.port;
+    return memo.ok;
 }
 
 bool core__grpc_split_target(const char *target, char *host, size_t cap, int *port)

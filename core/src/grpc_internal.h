@@ -32,6 +32,9 @@ bool core__grpc_split_method(const char *full, size_t len, const char **service,
 /* Parses a gRPC peer string ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "unix:/path") into
  * address (NUL-terminated, truncated to cap) and port (0 when none). False when unknown. */
 bool core__grpc_parse_peer(const char *peer, char *addr, size_t cap, int *port);
+/* The same, remembering the last answer of the calling thread: a thread usually sees the
+ * same peer (one connection) call after call. */
+bool core__grpc_parse_peer_cached(const char *peer, char *addr, size_t cap, int *port);
 
 /* Splits "host:port" / "[v6]:port" / "dns:///host:port" into host and port (port 0 when
  * absent). False when unparsable. */

@@ -2,16 +2,27 @@
 #include "core/grpc_meta.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/error.h"
 
+static inline unsigned char ascii_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* ASCII case-insensitive equality (keys are ASCII: what strncasecmp does for them, without
+ * the locale lookups). */
 static bool key_eq(grpc_slice k, const char *name, size_t name_len)
 {
-    return GRPC_SLICE_LENGTH(k) == name_len &&
-           strncasecmp((const char *)GRPC_SLICE_START_PTR(k), name, name_len) == 0;
+    if (GRPC_SLICE_LENGTH(k) != name_len) return false;
+    const unsigned char *a = GRPC_SLICE_START_PTR(k), *b = (const unsigned char *)name;
+    for (size_t i = 0; i < name_len; i++)
+        if (a[i] != b[i] && ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+    return true;
 }
 
 static bool is_bin_key(grpc_slice k)
@@ -121,6 +132,40 @@ void core_grpc_meta_writer_cleanup(core_grpc_meta_writer *w)
     w->cap = CORE_GRPC_META_INLINE;
 }
 
+/* grpc_header_key_is_legal for a non-empty key: [a-z0-9-_.] only (without building the
+ * absl::Status the core's check makes). */
+static inline bool key_char_legal(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+}
+
+/* grpc_header_nonbin_value_is_legal: every byte in 0x20..0x7e; eight bytes at a time. */
+static bool nonbin_value_legal(const char *v, size_t len)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, v + i, 8);
+        /* a byte >= 0x80, < 0x20 (x - 0x20 borrows) or == 0x7f (x + 1 carries into bit 7) */
+        if (((x | (x - ones * 0x20) | (x + ones)) & highs) != 0) return false;
+    }
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x20 || c > 0x7e) return false;
+    }
+    return true;
+}
+
+/* The trace context keys the propagators write, as literals (static slices: no copy). */
+static const char *static_key(const char *k, size_t len)
+{
+    static const char *const keys[] = {"traceparent", "tracestate", "baggage"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strlen(keys[i]) == len && memcmp(keys[i], k, len) == 0) return keys[i];
+    return NULL;
+}
+
 static bool reserved_key(const char *k)
 {
     return k[0] == ':' || strncmp(k, "grpc-", 5) == 0 || strcmp(k, "te") == 0 ||
@@ -134,15 +179,17 @@ int core_grpc_meta_writer_setn(core_grpc_meta_writer *w, const char *key, const 
     char lk[256];
     size_t kl = strlen(key);
     if (kl == 0 || kl >= sizeof lk) return CORE_EINVAL;
-    for (size_t i = 0; i < kl; i++)
-        lk[i] = (char)tolower((unsigned char)key[i]);
+    bool legal = true;
+    for (size_t i = 0; i < kl; i++) {
+        unsigned char c = (unsigned char)tolower((unsigned char)key[i]);
+        lk[i] = (char)c;
+        legal &= key_char_legal(c);
+    }
     lk[kl] = '\0';
     if (reserved_key(lk)) return CORE_EINVAL;
-    grpc_slice ks = grpc_slice_from_static_buffer(lk, kl);
-    grpc_slice vs = grpc_slice_from_static_buffer(value ? value : "", len);
-    if (!grpc_header_key_is_legal(ks)) return CORE_EINVAL;
+    if (!legal) return CORE_EINVAL;
     bool bin = kl >= 4 && memcmp(lk + kl - 4, "-bin", 4) == 0;
-    if (!bin && !grpc_header_nonbin_value_is_legal(vs)) return CORE_EINVAL;
+    if (!bin && !nonbin_value_legal(value ? value : "", len)) return CORE_EINVAL;
     for (size_t i = 0; i < w->n; i++) {
         if (key_eq(w->md[i].key, lk, kl)) {
             grpc_slice_unref(w->md[i].value);
@@ -161,7 +208,8 @@ int core_grpc_meta_writer_setn(core_grpc_meta_writer *w, const char *key, const 
     }
     grpc_metadata *m = &w->md[w->n++];
     memset(m, 0, sizeof *m);
-    m->key = grpc_slice_from_copied_buffer(lk, kl);
+    const char *sk = static_key(lk, kl);
+    m->key = sk ? grpc_slice_from_static_buffer(sk, kl) : grpc_slice_from_copied_buffer(lk, kl);
     m->value = grpc_slice_from_copied_buffer(value ? value : "", len);
     return CORE_OK;
 }

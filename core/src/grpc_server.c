@@ -24,11 +24,14 @@
 #include "core/grpc_meta.h"
 #include "grpc_internal.h"
 #include "instr_metrics.h"
+#include "intern.h"
 
 #define REQUESTS_PER_WORKER 4
 #define DEFAULT_MAX_RECV (4 * 1024 * 1024)
 #define DEFAULT_GRACE_MS 2000
 #define CANCEL_WAIT_MS 3000
+/* status codes whose rpc.server.duration attribute sets are bound once (0..16) */
+#define N_CODES (GRPC_STATUS_UNAUTHENTICATED + 1)
 
 typedef enum tag_kind {
     TAG_REQUEST = 1,
@@ -51,6 +54,13 @@ typedef struct method_entry {
     size_t name_len;
     char *service;      /* "pkg.Service" */
     const char *method; /* points into name */
+    size_t service_len, method_len;
+    /* interned copies (immortal: spans reference them without a copy, even after the server
+     * is gone); NULL when the pool is full, and then spans copy them */
+    const char *i_span_name; /* "pkg.Service/Method" */
+    const char *i_service, *i_method;
+    /* rpc.server.duration's attribute set per status code, bound at its first recording */
+    _Atomic(tel_bound_attrs *) dur[N_CODES];
 } method_entry;
 
 typedef struct worker {
@@ -64,6 +74,8 @@ struct core_grpc_server {
     core_grpc_server_config cfg;
     char *address;
     char host[64];
+    const char *i_host; /* interned host (NULL: copied per span) */
+    size_t host_len;
     int port;
     grpc_server *gs;
     worker *workers;
@@ -73,6 +85,7 @@ struct core_grpc_server {
     tel_tracer *tracer;
     const tel_propagator *prop;
     tel_instrument *duration;
+    _Atomic(tel_bound_attrs *) dur_other[N_CODES]; /* unknown methods ("_OTHER") */
     op_tag shutdown_tag;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -186,23 +199,40 @@ static void call_finalize(core_grpc_call *c)
     tel_span_end(c->span);
     if (s->duration) {
         double ms = (double)(tel_mono_ns() - c->t0) / 1e6;
-        tel_attr a[4];
-        size_t n = 0;
-        a[n++] = TEL_ATTR_STR("rpc.system", "grpc");
-        if (c->me) {
-            a[n++] = (tel_attr){.key = "rpc.service",
-                                .type = TEL_ATTR_STRING,
-                                .len = (uint32_t)strlen(c->me->service),
-                                .v.s = c->me->service};
-            a[n++] = (tel_attr){.key = "rpc.method",
-                                .type = TEL_ATTR_STRING,
-                                .len = (uint32_t)strlen(c->me->method),
-                                .v.s = c->me->method};
-        } else {
-            a[n++] = TEL_ATTR_STR("rpc.method", "_OTHER");
+        /* the set for (method, code) is bound at its first recording, then recorded directly */
+        _Atomic(tel_bound_attrs *) *slot = NULL;
+        tel_bound_attrs *b = NULL;
+        if (code >= 0 && code < N_CODES) {
+            slot = c->me ? &c->me->dur[code] : &s->dur_other[code];
+            b = atomic_load_explicit(slot, memory_order_acquire);
         }
-        a[n++] = TEL_ATTR_INT64("rpc.grpc.status_code", code);
-        core_instr_record(s->duration, ms, a, n);
+        if (b) {
+            tel_histogram_record_bound(s->duration, b, ms);
+        } else {
+            tel_attr a[4];
+            size_t n = 0;
+            a[n++] = TEL_ATTR_STR("rpc.system", "grpc");
+            if (c->me) {
+                a[n++] = (tel_attr){.key = "rpc.service",
+                                    .type = TEL_ATTR_STRING,
+                                    .len = (uint32_t)c->me->service_len,
+                                    .v.s = c->me->service};
+                a[n++] = (tel_attr){.key = "rpc.method",
+                                    .type = TEL_ATTR_STRING,
+                                    .len = (uint32_t)c->me->method_len,
+                                    .v.s = c->me->method};
+            } else {
+                a[n++] = TEL_ATTR_STR("rpc.method", "_OTHER");
+            }
+            a[n++] = TEL_ATTR_INT64("rpc.grpc.status_code", code);
+            b = slot ? tel_instrument_bind(s->duration, a, n) : NULL;
+            if (b) {
+                atomic_store_explicit(slot, b, memory_order_release);
+                tel_histogram_record_bound(s->duration, b, ms);
+            } else {
+                core_instr_record(s->duration, ms, a, n);
+            }
+        }
     }
     call_free(c);
     atomic_fetch_add(&s->calls_completed, 1);
@@ -316,23 +346,35 @@ static void start_span(core_grpc_call *c)
     tel_carrier car;
     core_grpc_meta_reader(&car, &c->req_md);
     tel_propagator_extract(s->prop, &car, &c->ctx);
-    tel_span_start_opts o = {.kind = TEL_SPAN_KIND_SERVER, .parent = &c->ctx, .copy_name = true};
-    o.name = c->me ? c->me->name + 1 : "_OTHER";
+    const method_entry *me = c->me;
+    tel_span_start_opts o = {.kind = TEL_SPAN_KIND_SERVER, .parent = &c->ctx};
+    if (!me)
+        o.name = "_OTHER";
+    else if (me->i_span_name)
+        o.name = me->i_span_name;
+    else
+        o.name = me->name + 1, o.copy_name = true;
     c->span = tel_span_start_ex(s->tracer, &o);
     if (tel_span_is_recording(c->span)) {
         tel_span_set_str_static(c->span, "rpc.system", "grpc");
-        if (c->me) {
-            tel_span_set_str(c->span, "rpc.service", c->me->service);
-            tel_span_set_str(c->span, "rpc.method", c->me->method);
-        } else {
+        if (!me) {
             tel_span_set_str_static(c->span, "rpc.method", "_OTHER");
+        } else if (me->i_service && me->i_method) {
+            tel_span_set_strn_static(c->span, "rpc.service", me->i_service, me->service_len);
+            tel_span_set_strn_static(c->span, "rpc.method", me->i_method, me->method_len);
+        } else {
+            tel_span_set_strn(c->span, "rpc.service", me->service, me->service_len);
+            tel_span_set_strn(c->span, "rpc.method", me->method, me->method_len);
         }
-        tel_span_set_str(c->span, "server.address", s->host);
+        if (s->i_host)
+            tel_span_set_strn_static(c->span, "server.address", s->i_host, s->host_len);
+        else
+            tel_span_set_str(c->span, "server.address", s->host);
         tel_span_set_int(c->span, "server.port", s->port);
         char *peer = grpc_call_get_peer(c->gc);
         char addr[64];
         int port;
-        if (core__grpc_parse_peer(peer, addr, sizeof addr, &port)) {
+        if (core__grpc_parse_peer_cached(peer, addr, sizeof addr, &port)) {
             tel_span_set_str(c->span, "network.peer.address", addr);
             if (port) tel_span_set_int(c->span, "network.peer.port", port);
         }
@@ -841,6 +883,8 @@ core_grpc_server *core_grpc_server_create(const core_grpc_server_config *cfg)
         free(s);
         return NULL;
     }
+    s->host_len = strlen(s->host);
+    s->i_host = core_intern(s->host, s->host_len);
     s->tracer =
         s->cfg.tracer ? s->cfg.tracer : tel_global_tracer("bmcfleet.core.grpc", BMC_VERSION);
     s->prop = s->cfg.propagator ? s->cfg.propagator : tel_propagator_global();
@@ -898,6 +942,11 @@ int core_grpc_server_register(core_grpc_server *s, const core_grpc_method *m)
     }
     e->name_len = len;
     e->method = e->name + (meth - m->name);
+    e->service_len = sl;
+    e->method_len = ml;
+    e->i_span_name = core_intern(e->name + 1, len - 1);
+    e->i_service = core_intern(svc, sl);
+    e->i_method = core_intern(meth, ml);
     e->m.name = e->name;
     s->n_methods++;
 out:

@@ -33,6 +33,10 @@ typedef struct http_route {
     unsigned span_name_owned; /* bit i: span_name[i] is malloc'd */
     const char *pattern;      /* the route pattern, interned; NULL: copy match.pattern */
     uint32_t pattern_len;
+    /* The server span's fixed attributes per method bit (http.request.method, url.scheme,
+     * network.protocol.version, http.route), made at registration when the pattern is
+     * interned; n == 0: built per request. */
+    tel_span_attr_set span_attrs[HTTP_N_METHODS];
     /* http.server.request.duration attribute sets of this route already seen, by method and
      * status (answers without error.type): recorded without looking the set up. Used where
      * requests end on the service thread only (not by orphans). */

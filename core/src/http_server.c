@@ -201,12 +201,10 @@ static int cached_header_copy(core_http_server *s, struct lws *wsi, const char *
         int m = lws_hdr_copy(wsi, buf, (int)cap, (enum lws_token_indexes)tok);
         return m < 0 ? CORE_ETOOBIG : m;
     }
-    /* One scan of the custom headers when the header is there; a second one only tells a
-     * missing header from one too long for buf. */
+    /* One scan of the custom headers. A header too long for buf reads as missing, which is
+     * what the carrier makes of either. */
     int m = lws_hdr_custom_copy(wsi, buf, (int)cap, key, klen);
-    if (m >= 0)
-        return m;
-    return lws_hdr_custom_length(wsi, key, klen) < 0 ? CORE_ENOTFOUND : CORE_ETOOBIG;
+    return m >= 0 ? m : CORE_ENOTFOUND;
 }
 
 static const char *carrier_get(void *ud, const char *name, size_t *len)
@@ -362,6 +360,24 @@ static const char *req_route(const core_http_req *req, uint32_t *len, bool *inte
     return r;
 }
 
+/* The server span's attributes whose values outlive it, for method index mi and the interned
+ * route pattern (NULL: none or not interned). */
+static void fixed_span_attrs(tel_span_attr_set *set, unsigned mi, const char *route, uint32_t rlen)
+{
+    tel_attr a[4];
+    size_t n = 0;
+    a[n++] = (tel_attr){.key = "http.request.method",
+                        .type = TEL_ATTR_STRING,
+                        .len = method_tab[mi].len,
+                        .v.s = method_tab[mi].name};
+    a[n++] = (tel_attr){.key = "url.scheme", .type = TEL_ATTR_STRING, .len = 4, .v.s = "http"};
+    a[n++] = (tel_attr){
+        .key = "network.protocol.version", .type = TEL_ATTR_STRING, .len = 3, .v.s = "1.1"};
+    if (route)
+        a[n++] = (tel_attr){.key = "http.route", .type = TEL_ATTR_STRING, .len = rlen, .v.s = route};
+    tel_span_attr_set_init(set, a, n);
+}
+
 void http_trace_begin(core_http_req *req, struct lws *wsi)
 {
     core_http_server *s = req->srv;
@@ -393,25 +409,32 @@ void http_trace_begin(core_http_req *req, struct lws *wsi)
             name = req->method ? method_tab[mi].name : "HTTP";
             copy = false;
         }
+        /* The attributes whose values outlive the span (literals, interned route patterns)
+         * are set by reference at the start, in one go: prepared with the route, or here. */
+        uint32_t rlen = 0;
+        bool interned;
+        const char *route = req_route(req, &rlen, &interned);
+        const tel_span_attr_set *fixed =
+            req->route && mi < HTTP_N_METHODS && req->route->span_attrs[mi].n
+                ? &req->route->span_attrs[mi]
+                : NULL;
+        tel_span_attr_set local;
+        if (!fixed) {
+            fixed_span_attrs(&local, mi, route && interned ? route : NULL, rlen);
+            fixed = &local;
+        }
         tel_span_start_opts o = {.name = name,
                                  .copy_name = copy,
                                  .kind = TEL_SPAN_KIND_SERVER,
                                  .parent = &req->ctx,
-                                 .start_ns = req->t0};
+                                 .start_ns = req->t0,
+                                 .attr_set = fixed};
         req->span = tel_span_start_ex(s->tracer, &o);
         if (tel_span_is_recording(req->span)) {
             tel_span *sp = req->span;
-            tel_span_set_strn_static(sp, "http.request.method", method_tab[mi].name,
-                                     method_tab[mi].len);
-            uint32_t rlen = 0;
-            bool interned;
-            const char *route = req_route(req, &rlen, &interned);
-            if (route && interned)
-                tel_span_set_strn_static(sp, "http.route", route, rlen);
-            else if (route)
+            if (route && !interned)
                 tel_span_set_strn(sp, "http.route", route, rlen);
             tel_span_set_strn(sp, "url.path", req->path, req->path_len);
-            tel_span_set_strn_static(sp, "url.scheme", "http", 4);
             set_server_address(req, wsi);
             conn_peer(req->conn, wsi);
             if (req->conn->peer_len)
@@ -421,7 +444,6 @@ void http_trace_begin(core_http_req *req, struct lws *wsi)
             if (n > 0 && n < (int)sizeof ua &&
                 lws_hdr_copy(wsi, ua, sizeof ua, WSI_TOKEN_HTTP_USER_AGENT) == n)
                 tel_span_set_strn(sp, "user_agent.original", ua, (size_t)n);
-            tel_span_set_strn_static(sp, "network.protocol.version", "1.1", 3);
             http_copy_baggage(sp, &req->ctx);
         }
         tel_context_set_span(&req->ctx, req->span);
@@ -1278,9 +1300,12 @@ static int add_route(core_http_server *s, unsigned methods, const char *pattern,
     r->pattern = plen <= UINT32_MAX ? core_intern(pattern, plen) : NULL;
     r->pattern_len = (uint32_t)plen;
     unsigned named = (methods & CORE_HTTP_GET) ? methods | CORE_HTTP_HEAD : methods;
+    pthread_once(&method_tab_once, method_tab_init);
     for (int i = 0; i < HTTP_N_METHODS; i++) {
         if (!(named & (1u << i)))
             continue;
+        if (r->pattern)
+            fixed_span_attrs(&r->span_attrs[i], (unsigned)i, r->pattern, r->pattern_len);
         const char *m = core_http_method_name(1u << i);
         size_t n = strlen(m) + 1 + plen + 1;
         char *name = malloc(n);

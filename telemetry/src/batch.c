@@ -340,7 +340,10 @@ int tel__batch_init(tel__batch *b, const tel__batch_cfg *cfg, size_t cell_size,
     b->ops = ops;
     b->owner = owner;
     b->what = what;
-    size_t cap = 1;
+    /* A power of two, and at least 2: with one cell, "published for position p" and "free for
+     * position p + 1" are the same sequence number, and a producer would overwrite a record
+     * the export thread has not taken yet. */
+    size_t cap = 2;
     while (cap < b->cfg.max_queue_size)
         cap <<= 1;
     b->mask = cap - 1;

@@ -144,16 +144,19 @@ static inline vcache_set *vcache_set_of(const char *key)
 /* The verdict on key under denylist generation `gen` (the number of added fragments), with the
  * key's text hash and length. */
 static inline __attribute__((always_inline)) bool key_lookup(const char *key, size_t gen,
-                                                             uint32_t *hash, uint32_t *len)
+                                                             uint32_t *hash, uint32_t *len,
+                                                             bool *fixed)
 {
     vcache_set *set = vcache_set_of(key);
     int victim = -1;
+    *fixed = false;
     for (int w = 0; w < VCACHE_WAYS; w++) {
         if (set->ptr[w] != key)
             continue;
         if (TEL_LIKELY(set->gen[w] == gen && (set->fixed[w] || strcmp(set->text[w], key) == 0))) {
             *hash = set->hash[w];
             *len = set->len[w];
+            *fixed = set->fixed[w];
             return set->denied[w];
         }
         victim = w; /* a stale entry for this address: replaced */
@@ -172,6 +175,7 @@ static inline __attribute__((always_inline)) bool key_lookup(const char *key, si
         set->len[victim] = (uint8_t)*len;
         set->denied[victim] = denied;
         set->fixed[victim] = in_program_ro(key);
+        *fixed = set->fixed[victim];
         memcpy(set->text[victim], key, *len + 1);
     }
     return denied;
@@ -180,7 +184,8 @@ static inline __attribute__((always_inline)) bool key_lookup(const char *key, si
 static inline bool denied_gen(const char *key, size_t gen)
 {
     uint32_t h, l;
-    return key_lookup(key, gen, &h, &l);
+    bool f;
+    return key_lookup(key, gen, &h, &l, &f);
 }
 
 bool tel_redact_key_denied(const char *key)
@@ -244,22 +249,77 @@ size_t tel_redact_attrs(tel_attr *attrs, size_t n)
     return attrs ? redact_all(attrs, n, atomic_load_explicit(&n_added, memory_order_acquire)) : 0;
 }
 
+/* Plans for the inline key sequences spans repeat (every span of a kind sets the same keys, by
+ * the same literal addresses, in the same order), per thread (the export thread's): for a
+ * sequence of keys that all lie in the program's read-only data and hold no repeated text, the
+ * positions the denylist redacts. A span matching a plan needs neither the key cache nor the
+ * duplicate search: a comparison of its key addresses. */
+#define PLAN_SETS 64
+typedef struct key_plan {
+    const char *keys[TEL_SPAN_INLINE_ATTRS];
+    uint16_t denied; /* bit i: redact position i */
+    uint8_t n;
+    uint8_t gen; /* denylist generation + 1; 0: empty */
+} key_plan;
+static _Thread_local key_plan plans[PLAN_SETS];
+
+static inline key_plan *plan_of(const tel_attr *attrs, uint16_t n)
+{
+    uint64_t h = n;
+    for (uint16_t i = 0; i < n; i++)
+        h = (h ^ (uint64_t)(uintptr_t)attrs[i].key) * 0x9E3779B97F4A7C15ull;
+    return &plans[h >> 58]; /* PLAN_SETS == 64 */
+}
+
+static inline bool plan_matches(const key_plan *pl, const tel_attr *attrs, uint16_t n, size_t gen)
+{
+    if (pl->gen != gen + 1 || pl->n != n) return false;
+    for (uint16_t i = 0; i < n; i++)
+        if (pl->keys[i] != attrs[i].key) return false;
+    return true;
+}
+
+static void redact_extra(tel_span_data *d, size_t gen)
+{
+    tel_span_extra *x = d->extra;
+    if (!x) return;
+    redact_all(x->attrs, x->n_attrs, gen);
+    for (uint32_t i = 0; i < x->n_events; i++)
+        redact_all(x->events[i].attrs, x->events[i].n_attrs, gen);
+    for (uint32_t i = 0; i < x->n_links; i++)
+        redact_all(x->links[i].attrs, x->links[i].n_attrs, gen);
+}
+
 void tel__span_data_dedupe_redact(tel_span_data *d)
 {
     size_t gen = atomic_load_explicit(&n_added, memory_order_acquire);
     uint16_t n = d->n_attrs;
     if (n > TEL_SPAN_INLINE_ATTRS) n = TEL_SPAN_INLINE_ATTRS; /* never: the inline capacity */
+    key_plan *pl = plan_of(d->attrs, n);
+    if (plan_matches(pl, d->attrs, n, gen)) {
+        for (uint16_t m = pl->denied; m; m &= (uint16_t)(m - 1))
+            redact(&d->attrs[__builtin_ctz(m)]);
+        redact_extra(d, gen);
+        return;
+    }
     uint32_t kh[TEL_SPAN_INLINE_ATTRS], kl[TEL_SPAN_INLINE_ATTRS];
     bool kd[TEL_SPAN_INLINE_ATTRS];
+    bool plannable = true; /* every key fixed text: a plan can be kept */
     for (uint16_t i = 0; i < n; i++) {
         if (d->attrs[i].key) {
-            kd[i] = key_lookup(d->attrs[i].key, gen, &kh[i], &kl[i]);
+            bool fixed;
+            kd[i] = key_lookup(d->attrs[i].key, gen, &kh[i], &kl[i], &fixed);
+            plannable &= fixed;
         } else {
             kh[i] = 0;
             kl[i] = UINT32_MAX;
             kd[i] = false;
+            plannable = false;
         }
     }
+    const char *keys[TEL_SPAN_INLINE_ATTRS];
+    for (uint16_t i = 0; i < n; i++)
+        keys[i] = d->attrs[i].key;
     /* What tel__span_data_dedupe does (for each key text, the first position keeps the value
      * set last), in one pass: earlier keys are found through a small table by text hash, and
      * the text is compared only for equal hashes and lengths. */
@@ -294,17 +354,20 @@ void tel__span_data_dedupe_redact(tel_span_data *d)
         }
         o++;
     }
-    n = o;
-    d->n_attrs = n;
-    for (uint16_t i = 0; i < n; i++)
-        if (kd[i]) redact(&d->attrs[i]);
-    tel_span_extra *x = d->extra;
-    if (!x) return;
-    redact_all(x->attrs, x->n_attrs, gen);
-    for (uint32_t i = 0; i < x->n_events; i++)
-        redact_all(x->events[i].attrs, x->events[i].n_attrs, gen);
-    for (uint32_t i = 0; i < x->n_links; i++)
-        redact_all(x->links[i].attrs, x->links[i].n_attrs, gen);
+    uint16_t denied = 0;
+    for (uint16_t i = 0; i < o; i++)
+        if (kd[i]) {
+            redact(&d->attrs[i]);
+            denied |= (uint16_t)(1u << i);
+        }
+    if (plannable && o == n && gen < UINT8_MAX) { /* no repeated key: keep the plan */
+        memcpy(pl->keys, keys, sizeof keys[0] * n);
+        pl->n = (uint8_t)n;
+        pl->denied = denied;
+        pl->gen = (uint8_t)(gen + 1);
+    }
+    d->n_attrs = o;
+    redact_extra(d, gen);
 }
 
 void tel__span_data_redact(tel_span_data *d)

@@ -1,9 +1,19 @@
 /* Tracer provider, tracers and spans: the span hot path.
  *
- * Spans live in per-thread pools of fixed slots (no allocation per span). A pool belongs to one
- * thread at a time; when the thread exits, the pool is parked and adopted by the next new thread,
- * so slots of spans still live at exit stay valid. Any thread may end (free) a slot: `in_use` is
- * atomic, and only the owning thread takes slots. */
+ * Spans live in per-thread pools of fixed slots (no allocation per span once a pool has grown to
+ * what the thread keeps in flight). A pool belongs to one thread at a time; when the thread
+ * exits, the pool is parked and adopted by the next new thread, so slots of spans still live at
+ * exit stay valid. Any thread may free a slot: `in_use` is atomic, and only the owning thread
+ * takes slots.
+ *
+ * An ended span's slot goes straight to the batch processor when it adopts records
+ * (on_end_adopt): the export thread reads the record where it was built and gives the slot back
+ * with tel__span_record_done, so a record is never copied on its way to the exporter. Slots in
+ * the export queue stay taken meanwhile, so a pool grows by chunks (up to POOL_MAX_CHUNKS) to
+ * what its thread has in flight. Free slots are a list the owner pops without atomics; slots
+ * freed by other threads (the export thread, a span ended elsewhere) are pushed onto the pool's
+ * lock-free return stack, which the owner takes whole when its list runs dry. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +22,22 @@
 #include "telemetry/env.h"
 #include "trace_internal.h"
 
-#define POOL_SLOTS 64
+#define POOL_SLOTS 64      /* slots per chunk */
+#define POOL_MAX_CHUNKS 64 /* beyond 4096 slots taken a span is malloc'd */
 
-typedef struct span_pool {
+typedef struct pool_chunk {
+    struct pool_chunk *next;
+    tel_span_impl slots[POOL_SLOTS];
+} pool_chunk;
+
+struct span_pool {
     struct span_pool *next_all;  /* every pool ever made (freed at exit) */
     struct span_pool *next_idle; /* parked pools */
-    uint32_t hint;
-    tel_span_impl slots[POOL_SLOTS];
-} span_pool;
+    tel_span_impl *local;        /* free slots: owner thread only */
+    _Atomic(tel_span_impl *) returned; /* freed by other threads: pushed by CAS, taken whole */
+    pool_chunk *chunks;
+    uint32_t n_chunks;
+};
 
 static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
 static span_pool *pools_all;
@@ -40,17 +58,39 @@ static void pool_park(void *p)
     pthread_mutex_unlock(&pools_lock);
 }
 
+static bool pool_busy(const span_pool *p)
+{
+    for (const pool_chunk *c = p->chunks; c; c = c->next)
+        for (int i = 0; i < POOL_SLOTS; i++)
+            if (atomic_load_explicit(&c->slots[i].in_use, memory_order_acquire))
+                return true;
+    return false;
+}
+
+/* At exit. A pool with a slot still taken (a span live at exit, or a record an export thread
+ * that outlives main still holds) is left allocated: freeing it under that thread would be worse
+ * than leaving it to the process's end. */
 static void pools_free_all(void)
 {
     pthread_mutex_lock(&pools_lock);
-    span_pool *p = pools_all;
-    pools_all = pools_idle = NULL;
-    pthread_mutex_unlock(&pools_lock);
-    while (p) {
-        span_pool *n = p->next_all;
+    span_pool **pp = &pools_all;
+    while (*pp) {
+        span_pool *p = *pp;
+        if (pool_busy(p)) {
+            pp = &p->next_all;
+            continue;
+        }
+        *pp = p->next_all;
+        pool_chunk *c = p->chunks;
+        while (c) {
+            pool_chunk *n = c->next;
+            free(c);
+            c = n;
+        }
         free(p);
-        p = n;
     }
+    pools_idle = NULL;
+    pthread_mutex_unlock(&pools_lock);
 }
 
 static void pool_key_init(void)
@@ -72,6 +112,7 @@ static span_pool *pool_get(void)
     } else {
         p = calloc(1, sizeof *p);
         if (p) {
+            atomic_init(&p->returned, NULL);
             p->next_all = pools_all;
             pools_all = p;
         }
@@ -84,26 +125,59 @@ static span_pool *pool_get(void)
     return p;
 }
 
+/* Every slot of the pool is taken: a new chunk, its slots on the free list (NULL at the cap or
+ * without memory). Owner thread only; the lock orders it with pools_free_all. */
+static tel_span_impl *pool_grow(span_pool *p)
+{
+    if (p->n_chunks >= POOL_MAX_CHUNKS)
+        return NULL;
+    pool_chunk *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    for (int i = 0; i < POOL_SLOTS; i++) {
+        c->slots[i].pool = p;
+        c->slots[i].next_free = i + 1 < POOL_SLOTS ? &c->slots[i + 1] : NULL;
+    }
+    pthread_mutex_lock(&pools_lock);
+    c->next = p->chunks;
+    p->chunks = c;
+    p->n_chunks++;
+    pthread_mutex_unlock(&pools_lock);
+    return &c->slots[0];
+}
+
 static tel_span_impl *slot_take(void)
 {
     span_pool *p = pool_get();
     if (TEL_LIKELY(p != NULL)) {
-        uint32_t h = p->hint;
-        for (uint32_t i = 0; i < POOL_SLOTS; i++) {
-            uint32_t idx = (h + i) & (POOL_SLOTS - 1);
-            tel_span_impl *s = &p->slots[idx];
-            if (atomic_load_explicit(&s->in_use, memory_order_acquire) == 0) {
-                atomic_store_explicit(&s->in_use, 1, memory_order_relaxed);
-                p->hint = idx + 1;
-                s->heap = false;
-                return s;
+        tel_span_impl *s = p->local;
+        if (TEL_UNLIKELY(!s)) {
+            s = atomic_exchange_explicit(&p->returned, NULL, memory_order_acquire);
+            if (!s)
+                s = pool_grow(p);
+        }
+        if (TEL_LIKELY(s != NULL)) {
+            tel_span_impl *next = s->next_free;
+            p->local = next;
+            if (next) {
+                /* The next span's slot was last written by the export thread, on another CPU,
+                 * long enough ago to be out of this one's cache: start fetching the lines a
+                 * span start and its first attributes write. */
+                const char *n = (const char *)next;
+                for (size_t o = 0; o < offsetof(tel_span_impl, d.attrs) + 8 * sizeof(tel_attr);
+                     o += 64)
+                    __builtin_prefetch(n + o, 1, 3);
             }
+            atomic_store_explicit(&s->in_use, 1, memory_order_relaxed);
+            s->heap = false;
+            return s;
         }
     }
     tel_span_impl *s = malloc(sizeof *s);
     if (!s)
         return NULL;
     s->heap = true;
+    s->pool = NULL;
     atomic_init(&s->in_use, 1);
     return s;
 }
@@ -114,7 +188,37 @@ static void slot_give(tel_span_impl *s)
         free(s);
         return;
     }
-    atomic_store_explicit(&s->in_use, 0, memory_order_release);
+    atomic_store_explicit(&s->in_use, 0, memory_order_relaxed);
+    span_pool *p = s->pool;
+    if (p == tls_pool) { /* the owner: its own list */
+        s->next_free = p->local;
+        p->local = s;
+        return;
+    }
+    tel_span_impl *head = atomic_load_explicit(&p->returned, memory_order_relaxed);
+    do {
+        s->next_free = head;
+    } while (!atomic_compare_exchange_weak_explicit(&p->returned, &head, s, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+tel_span_data *tel__span_record_move_to_slot(tel_span_data *src)
+{
+    tel_span_impl *s = slot_take();
+    if (!s)
+        return NULL;
+    s->pub.noop = false;
+    s->pub.recording = false; /* ended */
+    s->tracer = NULL;
+    tel_span_data_move(&s->d, src);
+    return &s->d;
+}
+
+void tel__span_record_done(tel_span_data *rec)
+{
+    tel_span_impl *s = (tel_span_impl *)((char *)rec - offsetof(tel_span_impl, d));
+    tel_span_data_release(rec);
+    slot_give(s);
 }
 
 /* ---- Limits ---- */
@@ -284,6 +388,15 @@ tel_tracer *tel_tracer_get(tel_tracer_provider *p, const char *name, const char 
     return &t->tracer;
 }
 
+/* The span's key filter bits of a key address (see attr_slot): two of 64, from two parts of
+ * one multiplicative hash, so that a span's dozen keys rarely cover a new key's pair (one bit
+ * each made a fixed pair of literals collide on every span of a kind). */
+static inline uint64_t key_bit(const char *key)
+{
+    uint64_t h = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull;
+    return (1ull << (h >> 58)) | (1ull << ((h >> 52) & 63));
+}
+
 /* ---- Span start / end ---- */
 
 static tel_span_impl *span_begin(tel_tracer *t, const char *name, tel_span_kind kind,
@@ -328,6 +441,7 @@ static tel_span_impl *span_begin(tel_tracer *t, const char *name, tel_span_kind 
     s->pub.recording = sampled;
     s->tracer = t;
     s->key_bloom = 0;
+    s->attr_cap = (uint16_t)p->inline_attr_cap;
     d->extra = NULL;
     if (!sampled)
         return s;
@@ -355,6 +469,63 @@ tel_span *tel__span_start(tel_tracer *t, const char *name, tel_span_kind kind,
     return &s->pub;
 }
 
+/* Whether an attribute can be stored by reference: a scalar or a string (its text outlives the
+ * record by the caller's promise). */
+static inline bool by_reference(const tel_attr *a)
+{
+    return a->key && a->type >= TEL_ATTR_STRING && a->type <= TEL_ATTR_DOUBLE &&
+           (a->type != TEL_ATTR_STRING || a->v.s);
+}
+
+int tel_span_attr_set_init(tel_span_attr_set *set, const tel_attr *attrs, size_t n)
+{
+    if (!set)
+        return TEL_EINVAL;
+    memset(set, 0, sizeof *set);
+    if (n > TEL_SPAN_ATTR_SET_MAX)
+        return TEL_ETOOBIG;
+    if (n && !attrs)
+        return TEL_EINVAL;
+    uint64_t filter = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!by_reference(&attrs[i]))
+            return TEL_EINVAL;
+        filter |= key_bit(attrs[i].key);
+    }
+    if (n)
+        memcpy(set->attrs, attrs, n * sizeof *attrs);
+    set->n = (uint8_t)n;
+    set->filter = filter;
+    return TEL_OK;
+}
+
+static inline tel_attr *attr_slot(tel_span_impl *s, const char *key);
+
+/* A fresh span's prepared attributes: one copy of the array when they fit the inline slots and
+ * no value length limit applies; otherwise one by one (a set attribute is truncated like any
+ * other, never copied). */
+static void set_attr_set(tel_span_impl *s, const tel_span_attr_set *set)
+{
+    tel_span_data *d = &s->d;
+    uint32_t n = set->n;
+    if (TEL_LIKELY(d->n_attrs == 0 && n <= s->attr_cap &&
+                   s->tracer->provider->limits.attribute_value_length == 0)) {
+        memcpy(d->attrs, set->attrs, n * sizeof(tel_attr));
+        d->n_attrs = (uint16_t)n;
+        s->key_bloom |= set->filter;
+        return;
+    }
+    uint32_t max_len = s->tracer->provider->limits.attribute_value_length;
+    for (uint32_t i = 0; i < n; i++) {
+        tel_attr *a = attr_slot(s, set->attrs[i].key);
+        if (!a)
+            continue;
+        *a = set->attrs[i];
+        if (a->type == TEL_ATTR_STRING && max_len)
+            a->len = (uint32_t)tel__utf8_truncate(a->v.s, a->len, max_len);
+    }
+}
+
 tel_span *tel_span_start_ex(tel_tracer *t, const tel_span_start_opts *o)
 {
     if (!t || !t->enabled || !o || !o->name)
@@ -369,6 +540,8 @@ tel_span *tel_span_start_ex(tel_tracer *t, const tel_span_start_opts *o)
         const char *c = tel__span_copy_str(&s->d, o->name, strlen(o->name), true);
         s->d.name = c ? c : "";
     }
+    if (o->attr_set && o->attr_set->n)
+        set_attr_set(s, o->attr_set);
     for (size_t i = 0; i < o->n_attrs; i++)
         tel_span_set_attr(&s->pub, &o->attrs[i]);
     for (size_t i = 0; i < o->n_links; i++)
@@ -394,8 +567,18 @@ void tel__span_end(tel_span *span, uint64_t end_ns)
                 tel_span_data_release(&copy);
             }
         }
-        if (n > 0)
-            p->procs[n - 1]->on_end(p->procs[n - 1], &s->d);
+        if (n > 0) {
+            tel_span_processor *last = p->procs[n - 1];
+            if (last->on_end_adopt) {
+                /* The processor owns the slot from here (tel__span_record_done gives it back,
+                 * maybe at once, from any thread): nothing of s may be touched after this. */
+                if (tls_current == span)
+                    tls_current = NULL;
+                last->on_end_adopt(last, &s->d);
+                return;
+            }
+            last->on_end(last, &s->d);
+        }
         tel_span_data_release(&s->d);
     } else if (s->d.ts) {
         tel_tracestate_unref(s->d.ts);
@@ -430,23 +613,18 @@ static inline tel_span_impl *rec(tel_span *span)
     return span->recording ? (tel_span_impl *)span : NULL;
 }
 
-/* Finds the slot for key: an existing attribute with that key, or a new one. NULL when the count
- * limit is reached (the drop is counted). */
-static tel_attr *attr_slot(tel_span_impl *s, const char *key)
+/* attr_slot's other cases: a key whose filter bit is set (maybe set before), no inline slot
+ * left, or an extra block in use. */
+static __attribute__((noinline)) tel_attr *attr_slot_slow(tel_span_impl *s, const char *key,
+                                                           uint64_t bit)
 {
     tel_span_data *d = &s->d;
-    /* Fast path: keys are usually literals, so the same key is the same pointer. Inline slots
-     * matched only by pointer may hold the same key twice (equal text, different pointers);
-     * tel__span_data_dedupe resolves that on the export thread, keeping the last value. A key
-     * whose address bit is not in the span's filter is not among the inline keys: no scan (most
-     * keys are set once). The slow path below compares texts, so it needs no filter. */
-    uint64_t bit = 1ull << (((uintptr_t)key * 0x9E3779B97F4A7C15ull) >> 58);
-    if (s->key_bloom & bit) {
+    if ((s->key_bloom & bit) == bit) {
         for (uint16_t i = 0; i < d->n_attrs; i++)
             if (d->attrs[i].key == key)
                 return &d->attrs[i];
     }
-    if (TEL_LIKELY(d->n_attrs < s->tracer->provider->inline_attr_cap && !d->extra)) {
+    if (TEL_LIKELY(d->n_attrs < s->attr_cap && !d->extra)) {
         s->key_bloom |= bit;
         tel_attr *a = &d->attrs[d->n_attrs++];
         a->key = key;
@@ -461,7 +639,7 @@ static tel_attr *attr_slot(tel_span_impl *s, const char *key)
             if (strcmp(x->attrs[i].key, key) == 0)
                 return &x->attrs[i];
     const tel_span_limits *lim = &s->tracer->provider->limits;
-    if (d->n_attrs < s->tracer->provider->inline_attr_cap) {
+    if (d->n_attrs < s->attr_cap) {
         s->key_bloom |= bit;
         tel_attr *a = &d->attrs[d->n_attrs++];
         a->key = key;
@@ -487,6 +665,28 @@ static tel_attr *attr_slot(tel_span_impl *s, const char *key)
     tel_attr *a = &x->attrs[x->n_attrs++];
     a->key = key;
     return a;
+}
+
+/* Finds the slot for key: an existing attribute with that key, or a new one. NULL when the count
+ * limit is reached (the drop is counted).
+ *
+ * Keys are usually literals, so the same key is the same pointer. Inline slots matched only by
+ * pointer may hold the same key twice (equal text, different pointers); tel__span_data_dedupe
+ * resolves that on the export thread, keeping the last value. A key whose filter bits are not
+ * both in the span's filter is not among the inline keys: the common case, a key set once, appends
+ * without a scan, inline here; everything else is attr_slot_slow (whose text comparisons need
+ * no filter). */
+static inline tel_attr *attr_slot(tel_span_impl *s, const char *key)
+{
+    tel_span_data *d = &s->d;
+    uint64_t bit = key_bit(key);
+    if (TEL_LIKELY((s->key_bloom & bit) != bit && d->n_attrs < s->attr_cap && !d->extra)) {
+        s->key_bloom |= bit;
+        tel_attr *a = &d->attrs[d->n_attrs++];
+        a->key = key;
+        return a;
+    }
+    return attr_slot_slow(s, key, bit);
 }
 
 void tel_span_set_int(tel_span *span, const char *key, int64_t value)
@@ -562,8 +762,19 @@ void tel_span_set_strn(tel_span *span, const char *key, const char *value, size_
     tel_attr *a = attr_slot(s, key);
     if (!a)
         return;
-    size_t n = tel__utf8_truncate(value, len, s->tracer->provider->limits.attribute_value_length);
-    const char *c = tel__span_copy_str(&s->d, value, n, true);
+    uint32_t max_len = s->tracer->provider->limits.attribute_value_length;
+    size_t n = TEL_LIKELY(max_len == 0) ? len : tel__utf8_truncate(value, len, max_len);
+    tel_span_data *d = &s->d;
+    const char *c;
+    if (TEL_LIKELY((size_t)d->arena_used + n + 1 <= TEL_SPAN_ARENA)) { /* tel__span_copy_str */
+        char *dst = d->arena + d->arena_used;
+        d->arena_used = (uint16_t)(d->arena_used + n + 1);
+        memcpy(dst, value, n);
+        dst[n] = '\0';
+        c = dst;
+    } else {
+        c = tel__span_copy_str(d, value, n, true);
+    }
     if (!c) {
         a->type = TEL_ATTR_STRING;
         a->len = 0;

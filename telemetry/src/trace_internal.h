@@ -29,15 +29,18 @@ struct tel_tracer_provider {
     tel_tracer_entry *tracers;
 };
 
-struct span_pool;
+typedef struct span_pool span_pool;
 
 /* A live span: the public prefix, then the record being built. */
 typedef struct tel_span_impl {
     struct tel_span pub;
     bool heap;        /* allocated with malloc because the pool was exhausted */
     atomic_uint in_use; /* pool slot taken */
+    span_pool *pool;  /* the pool the slot belongs to (NULL when heap) */
+    struct tel_span_impl *next_free; /* on a free list of the pool */
     tel_tracer *tracer;
     uint64_t key_bloom; /* a bit per inline attribute key address (see attr_slot) */
+    uint16_t attr_cap;  /* the provider's inline_attr_cap, kept at hand */
     tel_span_data d;
 } tel_span_impl;
 
@@ -63,6 +66,13 @@ void tel__span_data_redact(tel_span_data *d);
 /* tel__span_data_dedupe then tel__span_data_redact, in one pass over the keys (the repeated keys
  * are found by length and text hash from the redaction's key cache). Implemented in redact.c. */
 void tel__span_data_dedupe_redact(tel_span_data *d);
+/* Gives back a record a processor adopted (on_end_adopt): releases what it owns and frees its
+ * span slot. Any thread, once per adopted record. */
+void tel__span_record_done(tel_span_data *rec);
+/* Moves a record that is not in a span slot into a free slot of the calling thread's pool (for
+ * a processor that adopts records); NULL without memory. Give it back with
+ * tel__span_record_done. */
+tel_span_data *tel__span_record_move_to_slot(tel_span_data *src);
 /* Deep copy of a record (clone gets its own extra and tracestate reference). */
 bool tel__span_data_clone(tel_span_data *dst, const tel_span_data *src);
 

@@ -974,6 +974,10 @@ int main(void)
     uint64_t t0 = tu_now_ms();
     core_http_server_destroy(srv);
     uint64_t took = tu_now_ms() - t0;
+    /* destroy returns once the late answer is handed over; the worker stores its rc just
+     * after, on its own thread. */
+    for (int i = 0; i < 100 && atomic_load(&late_rc) == 1; i++)
+        tu_sleep_ms(10);
     CHECK(atomic_load(&ws_close_code) == 1001, "close code at stop: %d", atomic_load(&ws_close_code));
     CHECK(atomic_load(&late_rc) == 0 && took >= 1000 && took < 4000,
           "destroy waited %llu ms for the late answer (rc %d)", (unsigned long long)took,

@@ -160,6 +160,34 @@ static void test_full_queue_drops_and_counts(void **state)
     tel_tracer_provider_destroy(f.p);
 }
 
+/* A queue of one: the engine keeps at least two cells (with one, a producer could overwrite a
+ * record not yet taken, and the counts went wrong and shutdown hung). */
+static void test_queue_of_one(void **state)
+{
+    (void)state;
+    tex e;
+    tex_init(&e);
+    fixture f;
+    fx_init(&f, &e, 1, 1, 1, 5000);
+    enum { THREADS = 2, PER = 20000 };
+    pthread_t th[THREADS];
+    prod p = {f.t, PER};
+    for (int i = 0; i < THREADS; i++)
+        pthread_create(&th[i], NULL, producer, &p);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    uint64_t t0 = tel_mono_ns();
+    assert_int_equal(tel_tracer_provider_shutdown(f.p, 5000), TEL_OK);
+    assert_true(tel_mono_ns() - t0 < 2000000000ull);
+    tel_bsp_stats st;
+    tel_bsp_get_stats(f.bsp, &st);
+    assert_int_equal(st.ended, THREADS * PER);
+    assert_int_equal(st.exported + st.dropped_queue_full + st.export_failed, st.ended);
+    assert_int_equal(atomic_load(&e.spans), st.exported);
+    assert_true(st.exported > 0);
+    tel_tracer_provider_destroy(f.p);
+}
+
 static void test_failed_exports_are_counted(void **state)
 {
     (void)state;
@@ -261,6 +289,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_producers_counts_exact),
         cmocka_unit_test(test_full_queue_drops_and_counts),
+        cmocka_unit_test(test_queue_of_one),
         cmocka_unit_test(test_failed_exports_are_counted),
         cmocka_unit_test(test_flush_and_schedule_delay),
         cmocka_unit_test(test_shutdown_bounded_when_exporter_hangs),

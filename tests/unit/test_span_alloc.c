@@ -52,11 +52,15 @@ static void test_sampled_span_allocates_nothing(void **state)
     tel_tracer_provider_add_processor(p, tel_bsp_create(&ne.base, &bc));
     tel_tracer *t = tel_tracer_get(p, "alloc", "1");
     tel_context parent = TEL_CONTEXT_INIT;
-    /* Warm up: the thread's span pool, the clock calibration, the export thread. */
-    for (int i = 0; i < 1000; i++) {
-        tel_span *s = tel_span_start(t, "warm", TEL_SPAN_KIND_SERVER, NULL);
-        tel_span_end(s);
-    }
+    /* Warm up: the clock calibration, the export thread, and the thread's span pool, which
+     * grows to the most spans the thread has in flight (live or waiting in the export queue: at
+     * most the 1000 of a round plus the root below). Holding 1100 live at once makes it grow
+     * there whatever the export thread's timing. */
+    static tel_span *warm[1100];
+    for (int i = 0; i < 1100; i++)
+        warm[i] = tel_span_start(t, "warm", TEL_SPAN_KIND_SERVER, NULL);
+    for (int i = 0; i < 1100; i++)
+        tel_span_end(warm[i]);
     tel_tracer_provider_force_flush(p, 5000);
     tel_span *root = tel_span_start(t, "root", TEL_SPAN_KIND_SERVER, NULL);
     tel_context_set_span(&parent, root);

@@ -434,6 +434,67 @@ static void test_copies_survive_later_spans(void **state)
     test_tracing_cleanup(&tt);
 }
 
+static void test_prepared_attribute_sets(void **state)
+{
+    (void)state;
+    tel_span_attr_set set;
+    /* Rejected: a type held by pointer to copied storage, a NULL string, too many. */
+    static const int64_t ints[2] = {1, 2};
+    tel_attr bad[2] = {TEL_ATTR_STR("ok", "v"),
+                       {.key = "arr", .type = TEL_ATTR_INT_ARRAY, .len = 2, .v.arr = ints}};
+    assert_int_equal(tel_span_attr_set_init(&set, bad, 2), TEL_EINVAL);
+    assert_int_equal(set.n, 0);
+    tel_attr nul = {.key = "s", .type = TEL_ATTR_STRING, .len = 0, .v.s = NULL};
+    assert_int_equal(tel_span_attr_set_init(&set, &nul, 1), TEL_EINVAL);
+    tel_attr many[TEL_SPAN_ATTR_SET_MAX + 1];
+    for (int i = 0; i <= TEL_SPAN_ATTR_SET_MAX; i++)
+        many[i] = TEL_ATTR_INT64("n", i);
+    assert_int_equal(tel_span_attr_set_init(&set, many, TEL_SPAN_ATTR_SET_MAX + 1), TEL_ETOOBIG);
+
+    tel_attr fixed[4] = {TEL_ATTR_STR("db.system.name", "sqlite"), TEL_ATTR_INT64("n", 7),
+                         TEL_ATTR_DBL("x", 0.5), TEL_ATTR_BOOLEAN("b", true)};
+    assert_int_equal(tel_span_attr_set_init(&set, fixed, 4), TEL_OK);
+    assert_int_equal(set.n, 4);
+
+    /* Unlimited values: stored as they are; later sets of the same key replace them. */
+    test_tracing tt;
+    test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 1, NULL);
+    tel_span_start_opts o = {.name = "prepared", .attr_set = &set};
+    tel_span *s = tel_span_start_ex(tt.tracer, &o);
+    tel_span_set_int(s, "n", 8);
+    tel_span_set_str(s, "other", "o");
+    tel_span_end(s);
+    const tel_span_data *d = tel_memory_exporter_span(tt.mem, 0);
+    assert_int_equal(tel_span_data_attr_count(d), 5);
+    assert_string_equal(test_attr(d, "db.system.name")->v.s, "sqlite");
+    assert_int_equal(test_attr(d, "n")->v.i, 8);
+    assert_true(test_attr(d, "x")->v.d == 0.5);
+    assert_true(test_attr(d, "b")->v.b);
+    assert_string_equal(test_attr(d, "other")->v.s, "o");
+    test_tracing_cleanup(&tt);
+
+    /* A value length limit: set attribute strings are truncated like any other. */
+    tel_span_limits lim = {128, 3, 128, 128, 128, 128};
+    test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 1, &lim);
+    s = tel_span_start_ex(tt.tracer, &o);
+    tel_span_end(s);
+    d = tel_memory_exporter_span(tt.mem, 0);
+    assert_int_equal(tel_span_data_attr_count(d), 4);
+    assert_int_equal(test_attr(d, "db.system.name")->len, 3);
+    assert_memory_equal(test_attr(d, "db.system.name")->v.s, "sql", 3);
+    test_tracing_cleanup(&tt);
+
+    /* A count limit below the set: the first ones are kept, the rest counted as dropped. */
+    tel_span_limits two = {2, 0, 128, 128, 128, 128};
+    test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 1, &two);
+    s = tel_span_start_ex(tt.tracer, &o);
+    tel_span_end(s);
+    d = tel_memory_exporter_span(tt.mem, 0);
+    assert_int_equal(tel_span_data_attr_count(d), 2);
+    assert_int_equal(d->dropped_attrs, 2);
+    test_tracing_cleanup(&tt);
+}
+
 static void test_limits_from_env(void **state)
 {
     (void)state;
@@ -474,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_multiple_processors_get_copies),
         cmocka_unit_test(test_dynamic_keys_are_copied),
         cmocka_unit_test(test_copies_survive_later_spans),
+        cmocka_unit_test(test_prepared_attribute_sets),
         cmocka_unit_test(test_limits_from_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

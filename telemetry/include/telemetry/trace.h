@@ -102,6 +102,22 @@ bool tel_sdk_disabled(void);
 /* ---- Spans ---- */
 
 /* Options for tel_span_start_ex. Zero-initialise and set what is needed. */
+/* A prepared set of attributes every span of a kind starts with (tel_span_start_opts.attr_set),
+ * stored in each span by reference: keys and string values must outlive the spans' export
+ * (literals, interned strings). Made once by tel_span_attr_set_init; immutable afterwards and
+ * shareable between threads. */
+#define TEL_SPAN_ATTR_SET_MAX 8
+typedef struct tel_span_attr_set {
+    tel_attr attrs[TEL_SPAN_ATTR_SET_MAX];
+    uint8_t n;
+    uint64_t filter; /* the spans' key filter bits of the keys */
+} tel_span_attr_set;
+
+/* Fills set with attrs[0..n): strings (non-NULL), ints, doubles, bools, with keys. Returns TEL_OK,
+ * TEL_ETOOBIG (n > TEL_SPAN_ATTR_SET_MAX) or TEL_EINVAL (another type, a NULL key or string);
+ * set is then empty. */
+int tel_span_attr_set_init(tel_span_attr_set *set, const tel_attr *attrs, size_t n);
+
 typedef struct tel_span_start_opts {
     const char *name;         /* required */
     bool copy_name;           /* copy name (dynamic strings) */
@@ -110,6 +126,9 @@ typedef struct tel_span_start_opts {
     uint64_t start_ns;        /* 0: now */
     const tel_attr *attrs;    /* initial attributes (values copied like tel_span_set_attr) */
     size_t n_attrs;
+    /* Initial attributes stored by reference (see tel_span_attr_set), set before attrs: the
+     * cheapest way to set the attributes every span of a kind has. NULL: none. */
+    const struct tel_span_attr_set *attr_set;
     const tel_link *links;    /* initial links (copied) */
     size_t n_links;
 } tel_span_start_opts;

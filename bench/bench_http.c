@@ -12,7 +12,7 @@
  *
  * Each measurement is a separate child process running wrk (1 thread) for BENCH_HTTP_SECONDS
  * (default 5) after a 1 s warm-up, with 2 and with 20 connections. Modes are interleaved
- * (traced, untraced, untraced, traced, ...) over BENCH_HTTP_ROUNDS rounds (default 5); the
+ * (traced, untraced, untraced, traced, ...) over BENCH_HTTP_ROUNDS rounds (default 7); the
  * rps figures are medians over the rounds and the overhead is the median of the per-round
  * paired differences (the two runs of a round are back to back, so slow drifts of the
  * machine's other load cancel out). The main lines are the 20-connection figures (the server
@@ -398,11 +398,11 @@ int main(int argc, char **argv)
         return child(atoi(argv[2]), atoi(argv[3]), argc == 7 ? atoi(argv[4]) : -1,
                      argc == 7 ? atoi(argv[5]) : -1, argc == 7 ? atoi(argv[6]) : -1);
     int seconds = getenv("BENCH_HTTP_SECONDS") ? atoi(getenv("BENCH_HTTP_SECONDS")) : 5;
-    int rounds = getenv("BENCH_HTTP_ROUNDS") ? atoi(getenv("BENCH_HTTP_ROUNDS")) : 5;
+    int rounds = getenv("BENCH_HTTP_ROUNDS") ? atoi(getenv("BENCH_HTTP_ROUNDS")) : 7;
     if (seconds < 1)
         seconds = 1;
     if (rounds < 1 || rounds > 20)
-        rounds = 5;
+        rounds = 7;
     double min_util = getenv("BENCH_HTTP_MIN_UTIL") ? atof(getenv("BENCH_HTTP_MIN_UTIL")) : 0.9;
     int retries = getenv("BENCH_HTTP_RETRIES") ? atoi(getenv("BENCH_HTTP_RETRIES")) : 3;
     choose_cpus();

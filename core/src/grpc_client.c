@@ -478,15 +478,9 @@ static void trace_start(core_grpc_channel *ch, call_trace *t, const tel_context 
     t->span = tel_span_start_ex(ch->tracer, &o);
     if (!tel_span_is_recording(t->span)) return;
     tel_span_set_str_static(t->span, "rpc.system", "grpc");
-    if (t->service) {
-        if (mi) {
-            tel_span_set_strn_static(t->span, "rpc.service", t->service, t->service_len);
-            tel_span_set_strn_static(t->span, "rpc.method", t->method, t->method_len);
-        } else {
-            tel_span_set_strn(t->span, "rpc.service", t->service, t->service_len);
-            tel_span_set_strn(t->span, "rpc.method", t->method, t->method_len);
-        }
-    }
+    if (t->service)
+        core__grpc_span_rpc_names(t->span, t->service, t->service_len, t->method, t->method_len,
+                                  mi != NULL);
     if (ch->i_host)
         tel_span_set_strn_static(t->span, "server.address", ch->i_host, ch->host_len);
     else if (ch->host[0])
@@ -541,32 +535,8 @@ static void trace_end(core_grpc_channel *ch, call_trace *t, int code, const char
         _Atomic(tel_bound_attrs *) *slot = t->mi && code >= 0 && code < N_CODES
                                                ? &t->mi->dur[code]
                                                : NULL;
-        tel_bound_attrs *b = slot ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
-        if (b) {
-            tel_histogram_record_bound(ch->duration, b, ms);
-            return;
-        }
-        tel_attr a[4];
-        size_t n = 0;
-        a[n++] = TEL_ATTR_STR("rpc.system", "grpc");
-        if (t->service) {
-            a[n++] = (tel_attr){.key = "rpc.service",
-                                .type = TEL_ATTR_STRING,
-                                .len = (uint32_t)t->service_len,
-                                .v.s = t->service};
-            a[n++] = (tel_attr){.key = "rpc.method",
-                                .type = TEL_ATTR_STRING,
-                                .len = (uint32_t)t->method_len,
-                                .v.s = t->method};
-        }
-        a[n++] = TEL_ATTR_INT64("rpc.grpc.status_code", code);
-        b = slot ? tel_instrument_bind(ch->duration, a, n) : NULL;
-        if (b) {
-            atomic_store_explicit(slot, b, memory_order_release);
-            tel_histogram_record_bound(ch->duration, b, ms);
-        } else {
-            core_instr_record(ch->duration, ms, a, n);
-        }
+        core__grpc_record_duration(ch->duration, slot, ms, t->service, t->service_len,
+                                   t->service ? t->method : NULL, t->method_len, code);
     }
 }
 

@@ -8,6 +8,7 @@
 
 #include "core/grpc_server.h"
 #include "grpc_internal.h"
+#include "instr_metrics.h"
 
 grpc_byte_buffer *core__grpc_pack(const ProtobufCMessage *msg, size_t *size)
 {
@@ -226,4 +227,46 @@ const char *core_grpc_status_name(int code)
                                         "UNAUTHENTICATED"};
     if (code < 0 || code >= (int)(sizeof names / sizeof names[0])) return "UNKNOWN";
     return names[code];
+}
+
+void core__grpc_span_rpc_names(tel_span *span, const char *service, size_t service_len,
+                               const char *method, size_t method_len, bool interned)
+{
+    if (interned) {
+        tel_span_set_strn_static(span, "rpc.service", service, service_len);
+        tel_span_set_strn_static(span, "rpc.method", method, method_len);
+    } else {
+        tel_span_set_strn(span, "rpc.service", service, service_len);
+        tel_span_set_strn(span, "rpc.method", method, method_len);
+    }
+}
+
+void core__grpc_record_duration(tel_instrument *h, _Atomic(tel_bound_attrs *) *slot, double ms,
+                                const char *service, size_t service_len, const char *method,
+                                size_t method_len, int code)
+{
+    tel_bound_attrs *b = slot ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
+    if (b) {
+        tel_histogram_record_bound(h, b, ms);
+        return;
+    }
+    tel_attr a[4];
+    size_t n = 0;
+    a[n++] = TEL_ATTR_STR("rpc.system", "grpc");
+    if (service)
+        a[n++] = (tel_attr){.key = "rpc.service",
+                            .type = TEL_ATTR_STRING,
+                            .len = (uint32_t)service_len,
+                            .v.s = service};
+    if (method)
+        a[n++] = (tel_attr){
+            .key = "rpc.method", .type = TEL_ATTR_STRING, .len = (uint32_t)method_len, .v.s = method};
+    a[n++] = TEL_ATTR_INT64("rpc.grpc.status_code", code);
+    b = slot ? tel_instrument_bind(h, a, n) : NULL;
+    if (b) {
+        atomic_store_explicit(slot, b, memory_order_release);
+        tel_histogram_record_bound(h, b, ms);
+    } else {
+        core_instr_record(h, ms, a, n);
+    }
 }

@@ -5,11 +5,13 @@
 #include <grpc/byte_buffer.h>
 #include <grpc/grpc.h>
 #include <protobuf-c/protobuf-c.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "telemetry/context.h"
+#include "telemetry/metrics.h"
 #include "telemetry/trace.h"
 
 /* Packs msg into a new byte buffer (the caller destroys it); *size gets the byte count.
@@ -43,6 +45,17 @@ bool core__grpc_split_target(const char *target, char *host, size_t cap, int *po
 /* Copies the business baggage entries (customer_id, server_id, session_id, datacenter,
  * agent_id, bmc_type) of ctx onto the span as attributes. */
 void core__span_copy_business_baggage(tel_span *span, const tel_context *ctx);
+/* Records ms into the rpc duration histogram h with {rpc.system=grpc, rpc.service (when service
+ * is not NULL), rpc.method (when method is not NULL), rpc.grpc.status_code}: through the bound
+ * set in *slot when there is one, else binding it there at this first recording (slot NULL:
+ * recorded unbound). service and method must outlive the binding (interned) when slot is set. */
+void core__grpc_record_duration(tel_instrument *h, _Atomic(tel_bound_attrs *) *slot, double ms,
+                                const char *service, size_t service_len, const char *method,
+                                size_t method_len, int code);
+/* Sets rpc.service and rpc.method on span: by reference when the texts are interned (they
+ * outlive the span), copied otherwise. */
+void core__grpc_span_rpc_names(tel_span *span, const char *service, size_t service_len,
+                               const char *method, size_t method_len, bool interned);
 
 /* The semantic conventions' rule: is `code` an error for a span of this side? */
 bool core__grpc_code_is_error(int code, bool server);

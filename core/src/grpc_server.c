@@ -206,33 +206,13 @@ static void call_finalize(core_grpc_call *c)
             slot = c->me ? &c->me->dur[code] : &s->dur_other[code];
             b = atomic_load_explicit(slot, memory_order_acquire);
         }
-        if (b) {
+        if (b)
             tel_histogram_record_bound(s->duration, b, ms);
-        } else {
-            tel_attr a[4];
-            size_t n = 0;
-            a[n++] = TEL_ATTR_STR("rpc.system", "grpc");
-            if (c->me) {
-                a[n++] = (tel_attr){.key = "rpc.service",
-                                    .type = TEL_ATTR_STRING,
-                                    .len = (uint32_t)c->me->service_len,
-                                    .v.s = c->me->service};
-                a[n++] = (tel_attr){.key = "rpc.method",
-                                    .type = TEL_ATTR_STRING,
-                                    .len = (uint32_t)c->me->method_len,
-                                    .v.s = c->me->method};
-            } else {
-                a[n++] = TEL_ATTR_STR("rpc.method", "_OTHER");
-            }
-            a[n++] = TEL_ATTR_INT64("rpc.grpc.status_code", code);
-            b = slot ? tel_instrument_bind(s->duration, a, n) : NULL;
-            if (b) {
-                atomic_store_explicit(slot, b, memory_order_release);
-                tel_histogram_record_bound(s->duration, b, ms);
-            } else {
-                core_instr_record(s->duration, ms, a, n);
-            }
-        }
+        else if (c->me)
+            core__grpc_record_duration(s->duration, slot, ms, c->me->service,
+                                       c->me->service_len, c->me->method, c->me->method_len, code);
+        else
+            core__grpc_record_duration(s->duration, slot, ms, NULL, 0, "_OTHER", 6, code);
     }
     call_free(c);
     atomic_fetch_add(&s->calls_completed, 1);
@@ -360,11 +340,11 @@ static void start_span(core_grpc_call *c)
         if (!me) {
             tel_span_set_str_static(c->span, "rpc.method", "_OTHER");
         } else if (me->i_service && me->i_method) {
-            tel_span_set_strn_static(c->span, "rpc.service", me->i_service, me->service_len);
-            tel_span_set_strn_static(c->span, "rpc.method", me->i_method, me->method_len);
+            core__grpc_span_rpc_names(c->span, me->i_service, me->service_len, me->i_method,
+                                      me->method_len, true);
         } else {
-            tel_span_set_strn(c->span, "rpc.service", me->service, me->service_len);
-            tel_span_set_strn(c->span, "rpc.method", me->method, me->method_len);
+            core__grpc_span_rpc_names(c->span, me->service, me->service_len, me->method,
+                                      me->method_len, false);
         }
         if (s->i_host)
             tel_span_set_strn_static(c->span, "server.address", s->i_host, s->host_len);

@@ -424,14 +424,23 @@ static inline void counter_add_int(tel_instrument *c, tel__series *s, int64_t va
         exemplar_offer(c, s, 0, vbits);
 }
 
-void tel_counter_add_int(tel_instrument *c, int64_t value, const tel_attr *attrs, size_t n)
+/* Whether an integer add of value to c is allowed: a sum instrument, and no negative value for a
+ * monotonic one (warned). */
+static inline bool int_add_allowed(tel_instrument *c, int64_t value)
 {
     if (TEL_UNLIKELY(c->rec != TEL__REC_SUM))
-        return;
+        return false;
     if (TEL_UNLIKELY(c->monotonic && value < 0)) {
         warn_negative_add(c);
-        return;
+        return false;
     }
+    return true;
+}
+
+void tel_counter_add_int(tel_instrument *c, int64_t value, const tel_attr *attrs, size_t n)
+{
+    if (!int_add_allowed(c, value))
+        return;
     tel__series *s = tel__series_get(c, attrs, n);
     if (TEL_UNLIKELY(!s))
         return;
@@ -440,12 +449,8 @@ void tel_counter_add_int(tel_instrument *c, int64_t value, const tel_attr *attrs
 
 void tel_counter_add_int_bound(tel_instrument *c, tel_bound_attrs *b, int64_t value)
 {
-    if (TEL_UNLIKELY(!b || c->rec != TEL__REC_SUM))
+    if (TEL_UNLIKELY(!b) || !int_add_allowed(c, value))
         return;
-    if (TEL_UNLIKELY(c->monotonic && value < 0)) {
-        warn_negative_add(c);
-        return;
-    }
     counter_add_int(c, (tel__series *)b, value);
 }
 

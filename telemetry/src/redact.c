@@ -374,11 +374,5 @@ void tel__span_data_redact(tel_span_data *d)
 {
     size_t gen = atomic_load_explicit(&n_added, memory_order_acquire);
     redact_all(d->attrs, d->n_attrs, gen);
-    tel_span_extra *x = d->extra;
-    if (!x) return;
-    redact_all(x->attrs, x->n_attrs, gen);
-    for (uint32_t i = 0; i < x->n_events; i++)
-        redact_all(x->events[i].attrs, x->events[i].n_attrs, gen);
-    for (uint32_t i = 0; i < x->n_links; i++)
-        redact_all(x->links[i].attrs, x->links[i].n_attrs, gen);
+    redact_extra(d, gen);
 }

@@ -434,6 +434,17 @@ static void test_copies_survive_later_spans(void **state)
     test_tracing_cleanup(&tt);
 }
 
+/* Sets tt up with limits lim, starts and ends one span with o; returns its record (valid until
+ * test_tracing_cleanup). */
+static const tel_span_data *one_span(test_tracing *tt, const tel_span_limits *lim,
+                                     const tel_span_start_opts *o)
+{
+    test_tracing_init(tt, TEL_SAMPLER_ALWAYS_ON, 1, lim);
+    tel_span_end(tel_span_start_ex(tt->tracer, o));
+    assert_int_equal(tel_memory_exporter_count(tt->mem), 1);
+    return tel_memory_exporter_span(tt->mem, 0);
+}
+
 static void test_prepared_attribute_sets(void **state)
 {
     (void)state;
@@ -475,10 +486,7 @@ static void test_prepared_attribute_sets(void **state)
 
     /* A value length limit: set attribute strings are truncated like any other. */
     tel_span_limits lim = {128, 3, 128, 128, 128, 128};
-    test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 1, &lim);
-    s = tel_span_start_ex(tt.tracer, &o);
-    tel_span_end(s);
-    d = tel_memory_exporter_span(tt.mem, 0);
+    d = one_span(&tt, &lim, &o);
     assert_int_equal(tel_span_data_attr_count(d), 4);
     assert_int_equal(test_attr(d, "db.system.name")->len, 3);
     assert_memory_equal(test_attr(d, "db.system.name")->v.s, "sql", 3);
@@ -486,10 +494,7 @@ static void test_prepared_attribute_sets(void **state)
 
     /* A count limit below the set: the first ones are kept, the rest counted as dropped. */
     tel_span_limits two = {2, 0, 128, 128, 128, 128};
-    test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 1, &two);
-    s = tel_span_start_ex(tt.tracer, &o);
-    tel_span_end(s);
-    d = tel_memory_exporter_span(tt.mem, 0);
+    d = one_span(&tt, &two, &o);
     assert_int_equal(tel_span_data_attr_count(d), 2);
     assert_int_equal(d->dropped_attrs, 2);
     test_tracing_cleanup(&tt);

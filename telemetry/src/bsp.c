@@ -1,9 +1,7 @@
 /* Batch span processor: span records in the batch engine's bounded lock-free queue (batch.c) and
- * its export thread. The queue holds pointers: the processor adopts each ended span's record in
- * its span slot (on_end_adopt), and the export thread gives the slot back once the record is
- * exported or dropped, so a record is never copied. Application threads never block and never
- * allocate here: a full queue drops the span and counts it. Records are deduplicated and
- * redacted (secrets policy) on the export thread. */
+ * its export thread. Application threads never block and never allocate here: a full queue drops
+ * the span and counts it. Records are deduplicated and redacted (secrets policy) on the export
+ * thread. */
 #include <stdlib.h>
 
 #include "telemetry/env.h"
@@ -14,7 +12,8 @@ typedef struct bsp {
     tel_span_processor base;
     tel_span_exporter *exporter;
     tel__batch q;
-    tel_span_data **batch; /* max_export_batch_size adopted records, export thread only */
+    tel_span_data *batch; /* max_export_batch_size records, export thread only */
+    const tel_span_data **batch_ptrs;
 } bsp;
 
 void tel_bsp_config_from_env(tel_bsp_config *c)
@@ -28,28 +27,14 @@ void tel_bsp_config_from_env(tel_bsp_config *c)
         c->max_export_batch_size = c->max_queue_size;
 }
 
-static void bsp_on_end_adopt(tel_span_processor *self, tel_span_data *rec)
+static void bsp_on_end(tel_span_processor *self, tel_span_data *rec)
 {
     bsp *b = (bsp *)self;
     size_t pos;
-    tel_span_data **cell = tel__batch_reserve(&b->q, &pos);
-    if (!cell) { /* full: dropped and counted */
-        tel__span_record_done(rec);
-        return;
-    }
-    *cell = rec;
+    tel_span_data *cell = tel__batch_reserve(&b->q, &pos);
+    if (!cell) return; /* full: dropped and counted; the caller releases rec */
+    tel_span_data_move(cell, rec);
     tel__batch_publish(&b->q, pos);
-}
-
-/* A record that is not in a span slot (the provider's copy for a processor that is not its
- * last): moved into a slot of this thread's pool, then adopted. */
-static void bsp_on_end(tel_span_processor *self, tel_span_data *rec)
-{
-    tel_span_data *r = tel__span_record_move_to_slot(rec);
-    if (r)
-        bsp_on_end_adopt(self, r);
-    else
-        tel__batch_note_dropped(&((bsp *)self)->q);
 }
 
 /* ---- Batch engine callbacks (export thread) ---- */
@@ -57,23 +42,23 @@ static void bsp_on_end(tel_span_processor *self, tel_span_data *rec)
 static void bsp_take(void *owner, void *cell, size_t i)
 {
     bsp *b = owner;
-    tel_span_data *rec = *(tel_span_data **)cell;
-    tel__span_data_dedupe_redact(rec);
-    b->batch[i] = rec;
+    tel_span_data_move(&b->batch[i], cell);
+    tel__span_data_dedupe_redact(&b->batch[i]);
+    b->batch_ptrs[i] = &b->batch[i];
 }
 
 static void bsp_discard(void *owner, size_t n)
 {
     bsp *b = owner;
     for (size_t i = 0; i < n; i++)
-        tel__span_record_done(b->batch[i]);
+        tel_span_data_release(&b->batch[i]);
 }
 
 static int bsp_export_batch(void *owner, size_t n, uint64_t deadline_ns)
 {
     bsp *b = owner;
-    int rc = b->exporter->export_spans(b->exporter, b->base.resource,
-                                       (const tel_span_data *const *)b->batch, n, deadline_ns);
+    int rc =
+        b->exporter->export_spans(b->exporter, b->base.resource, b->batch_ptrs, n, deadline_ns);
     bsp_discard(owner, n);
     return rc;
 }
@@ -81,7 +66,7 @@ static int bsp_export_batch(void *owner, size_t n, uint64_t deadline_ns)
 static void bsp_release_cell(void *owner, void *cell)
 {
     (void)owner;
-    tel__span_record_done(*(tel_span_data **)cell);
+    tel_span_data_release(cell);
 }
 
 static int bsp_exporter_flush(void *owner, int64_t timeout_ms)
@@ -120,6 +105,7 @@ static int bsp_shutdown(tel_span_processor *self, int64_t timeout_ms)
 static void bsp_free(bsp *b)
 {
     free(b->batch);
+    free(b->batch_ptrs);
     free(b);
 }
 
@@ -161,16 +147,16 @@ tel_span_processor *tel_bsp_create(tel_span_exporter *exporter, const tel_bsp_co
         c.max_export_batch_size = c.max_queue_size;
     b->exporter = exporter;
     b->batch = calloc(c.max_export_batch_size, sizeof *b->batch);
+    b->batch_ptrs = calloc(c.max_export_batch_size, sizeof *b->batch_ptrs);
     tel__batch_cfg qc = {c.max_queue_size, c.max_export_batch_size, c.schedule_delay_ms,
                          c.export_timeout_ms};
-    if (!b->batch ||
-        tel__batch_init(&b->q, &qc, sizeof(tel_span_data *), &bsp_ops, b, "span") != TEL_OK) {
+    if (!b->batch || !b->batch_ptrs ||
+        tel__batch_init(&b->q, &qc, sizeof(tel_span_data), &bsp_ops, b, "span") != TEL_OK) {
         bsp_free(b);
         exporter->destroy(exporter);
         return NULL;
     }
     b->base.on_end = bsp_on_end;
-    b->base.on_end_adopt = bsp_on_end_adopt;
     b->base.force_flush = bsp_force_flush;
     b->base.shutdown = bsp_shutdown;
     b->base.destroy = bsp_destroy;

@@ -66,13 +66,6 @@ void tel__span_data_redact(tel_span_data *d);
 /* tel__span_data_dedupe then tel__span_data_redact, in one pass over the keys (the repeated keys
  * are found by length and text hash from the redaction's key cache). Implemented in redact.c. */
 void tel__span_data_dedupe_redact(tel_span_data *d);
-/* Gives back a record a processor adopted (on_end_adopt): releases what it owns and frees its
- * span slot. Any thread, once per adopted record. */
-void tel__span_record_done(tel_span_data *rec);
-/* Moves a record that is not in a span slot into a free slot of the calling thread's pool (for
- * a processor that adopts records); NULL without memory. Give it back with
- * tel__span_record_done. */
-tel_span_data *tel__span_record_move_to_slot(tel_span_data *src);
 /* Deep copy of a record (clone gets its own extra and tracestate reference). */
 bool tel__span_data_clone(tel_span_data *dst, const tel_span_data *src);
 

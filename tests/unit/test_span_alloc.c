@@ -53,9 +53,8 @@ static void test_sampled_span_allocates_nothing(void **state)
     tel_tracer *t = tel_tracer_get(p, "alloc", "1");
     tel_context parent = TEL_CONTEXT_INIT;
     /* Warm up: the clock calibration, the export thread, and the thread's span pool, which
-     * grows to the most spans the thread has in flight (live or waiting in the export queue: at
-     * most the 1000 of a round plus the root below). Holding 1100 live at once makes it grow
-     * there whatever the export thread's timing. */
+     * grows by chunks to the most spans the thread has live at once (1100 here: more than the
+     * measured part below ever holds). */
     static tel_span *warm[1100];
     for (int i = 0; i < 1100; i++)
         warm[i] = tel_span_start(t, "warm", TEL_SPAN_KIND_SERVER, NULL);

@@ -33,17 +33,12 @@ struct tel_span_exporter {
 /* Processor interface. Implementations embed it as their first member.
  * on_end: receives an ended sampled span; must take what it needs by tel_span_data_move (the
  *   caller releases whatever is left). Called from any application thread: must not block.
- * on_end_adopt: (may be NULL; the SDK's own processors only) used instead of on_end when this
- *   is the provider's last processor: takes the record where it lies, with the span's storage,
- *   without copying it; the processor must give it back with the SDK's internal record-done call
- *   once exported or dropped.
  * force_flush / shutdown: bounded by timeout_ms; shutdown is idempotent and also shuts the
  *   exporter down.
  * destroy: frees the processor and its exporter (after shutdown). */
 typedef struct tel_span_processor tel_span_processor;
 struct tel_span_processor {
     void (*on_end)(tel_span_processor *self, tel_span_data *rec);
-    void (*on_end_adopt)(tel_span_processor *self, tel_span_data *rec);
     int (*force_flush)(tel_span_processor *self, int64_t timeout_ms);
     int (*shutdown)(tel_span_processor *self, int64_t timeout_ms);
     void (*destroy)(tel_span_processor *self);

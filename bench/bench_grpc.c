@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_discard.h"
 #include "bench_util.h"
 #include "core/grpc_client.h"
 #include "core/grpc_server.h"
@@ -43,19 +44,6 @@ static void echo(core_grpc_call *call, const tel_context *ctx, const ProtobufCMe
     core_grpc_call_reply(call, &r.base);
 }
 
-/* ---- an exporter that drops everything ---- */
-
-static int discard_export(tel_span_exporter *self, const tel_resource *res,
-                          const tel_span_data *const *spans, size_t n, uint64_t deadline_ns)
-{
-    return TEL_OK;
-}
-static int discard_shutdown(tel_span_exporter *self)
-{
-    return TEL_OK;
-}
-static void discard_destroy(tel_span_exporter *self) {}
-static tel_span_exporter discard = {discard_export, NULL, discard_shutdown, discard_destroy};
 
 typedef struct load {
     core_grpc_channel *ch;
@@ -206,7 +194,7 @@ int main(int argc, char **argv)
     tel_tracer_provider *p = tel_tracer_provider_create(&pc);
     tel_bsp_config bc;
     tel_bsp_config_from_env(&bc);
-    tel_span_processor *bsp = tel_bsp_create(&discard, &bc);
+    tel_span_processor *bsp = tel_bsp_create(bench_discard_exporter(), &bc);
     tel_tracer_provider_add_processor(p, bsp);
     tel_meter_provider_config mc = {.resource = tel_tracer_provider_resource(p)};
     tel_meter_provider *meters = tel_meter_provider_create(&mc);

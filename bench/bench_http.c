@@ -55,6 +55,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_discard.h"
 #include "bench_util.h"
 #include "core/db.h"
 #include "core/http_server.h"
@@ -63,28 +64,6 @@
 
 #define ROWS 1000
 
-/* ---- An exporter that drops everything ---- */
-
-static int discard_export(tel_span_exporter *self, const tel_resource *res,
-                          const tel_span_data *const *spans, size_t n, uint64_t deadline_ns)
-{
-    (void)self;
-    (void)res;
-    (void)spans;
-    (void)n;
-    (void)deadline_ns;
-    return TEL_OK;
-}
-static int discard_shutdown(tel_span_exporter *self)
-{
-    (void)self;
-    return TEL_OK;
-}
-static void discard_destroy(tel_span_exporter *self)
-{
-    (void)self;
-}
-static tel_span_exporter discard = {discard_export, NULL, discard_shutdown, discard_destroy};
 
 /* ---- The service ---- */
 
@@ -263,7 +242,7 @@ static int child(int conns, int seconds, int server_cpu, int wrk_cpu, int export
         tp = tel_tracer_provider_create(&tc);
         tel_bsp_config bc;
         tel_bsp_config_from_env(&bc);
-        tel_tracer_provider_add_processor(tp, tel_bsp_create(&discard, &bc));
+        tel_tracer_provider_add_processor(tp, tel_bsp_create(bench_discard_exporter(), &bc));
         tracer = tel_tracer_get(tp, "bench-http", "1");
         /* Diagnostic knobs: one signal at a time. */
         if (getenv("BENCH_HTTP_NO_TRACES"))

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "agent/bmc.h"
+#include "bench_discard.h"
 #include "bench_util.h"
 #include "ipmisim_harness.h"
 #include "telemetry/trace.h"
@@ -23,29 +24,6 @@
 #define N_OURS 300
 #define N_IPMITOOL 25
 
-static int drop_export(tel_span_exporter *self, const tel_resource *res,
-                       const tel_span_data *const *spans, size_t n, uint64_t deadline_ns)
-{
-    (void)self;
-    (void)res;
-    (void)spans;
-    (void)n;
-    (void)deadline_ns;
-    return TEL_OK;
-}
-
-static int drop_shutdown(tel_span_exporter *self)
-{
-    (void)self;
-    return TEL_OK;
-}
-
-static void drop_destroy(tel_span_exporter *self)
-{
-    (void)self;
-}
-
-static tel_span_exporter dropper = {drop_export, NULL, drop_shutdown, drop_destroy};
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -69,7 +47,7 @@ int main(void)
     tel_attr svc = TEL_ATTR_STR("service.name", "bench-ipmi");
     cfg.resource = tel_resource_create(&svc, 1);
     tel_tracer_provider *prov = tel_tracer_provider_create(&cfg);
-    tel_tracer_provider_add_processor(prov, tel_bsp_create(&dropper, NULL));
+    tel_tracer_provider_add_processor(prov, tel_bsp_create(bench_discard_exporter(), NULL));
     tel_tracer *tracer = tel_tracer_get(prov, "bench", "1");
 
     ipmisim_config scfg = {0};

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agent/bmc.h"
+#include "bench_discard.h"
 #include "bench_util.h"
 #include "redfish_sim/sim_launch.h"
 #include "telemetry/processor.h"
@@ -16,27 +17,6 @@
 #define N_WARM 20
 #define N_RUNS 300
 
-static int discard_export(tel_span_exporter *self, const tel_resource *res,
-                          const tel_span_data *const *spans, size_t n, uint64_t deadline_ns)
-{
-    (void)self;
-    (void)res;
-    (void)spans;
-    (void)n;
-    (void)deadline_ns;
-    return TEL_OK;
-}
-
-static int discard_shutdown(tel_span_exporter *self)
-{
-    (void)self;
-    return TEL_OK;
-}
-
-static void discard_destroy(tel_span_exporter *self)
-{
-    (void)self;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -46,12 +26,12 @@ static int cmp_u64(const void *a, const void *b)
 
 int main(void)
 {
-    static tel_span_exporter discard = {discard_export, NULL, discard_shutdown, discard_destroy};
     tel_tracer_provider_config cfg = {0};
     tel_attr svc = TEL_ATTR_STR("service.name", "bench-redfish");
     cfg.resource = tel_resource_create(&svc, 1);
     tel_tracer_provider *prov = tel_tracer_provider_create(&cfg);
-    tel_tracer_provider_add_processor(prov, tel_simple_processor_create(&discard, 1000));
+    tel_tracer_provider_add_processor(prov,
+                                      tel_simple_processor_create(bench_discard_exporter(), 1000));
     tel_tracer *tracer = tel_tracer_get(prov, "bench", "1");
 
     rf_sim sim = {0};

@@ -335,8 +335,27 @@ static inline tel_attr str_attr(const char *key, const char *v, uint32_t len)
     return (tel_attr){.key = key, .type = TEL_ATTR_STRING, .len = len, .v.s = v};
 }
 
-/* Interns the telemetry strings of a prepared statement (len: the SQL text's length) and makes
- * its static span attributes from them. */
+/* The span attributes every run of statement e has (db.system.name, db.operation.name,
+ * db.collection.name when there is a table, db.query.text, db.namespace) into a[0..5): the
+ * interned strings where there are, else the entry's own buffers and sql (the caller's text).
+ * Returns the count. */
+static size_t span_attrs_of(const core_db *db, const stmt_entry *e, const char *sql, tel_attr a[5])
+{
+    size_t n = 0;
+    a[n++] = str_attr("db.system.name", "sqlite", 6);
+    a[n++] = str_attr("db.operation.name", e->i_op ? e->i_op : e->op, e->op_len);
+    if (e->table[0])
+        a[n++] = str_attr("db.collection.name", e->i_table ? e->i_table : e->table, e->table_len);
+    if (e->i_sql)
+        a[n++] = str_attr("db.query.text", e->i_sql, (uint32_t)e->len);
+    else
+        a[n++] = str_attr("db.query.text", sql, (uint32_t)strnlen(sql, UINT32_MAX));
+    a[n++] = str_attr("db.namespace", db->i_ns ? db->i_ns : db->ns, (uint32_t)db->ns_len);
+    return n;
+}
+
+/* Interns the telemetry strings of a prepared statement (len: the SQL text's length, already in
+ * e->len) and, when all of them are interned, prepares its span attributes from them. */
 static void intern_entry(const core_db *db, stmt_entry *e, const char *sql, size_t len)
 {
     e->i_sql = core_intern(sql, len);
@@ -347,14 +366,8 @@ static void intern_entry(const core_db *db, stmt_entry *e, const char *sql, size
     if (!e->i_sql || !e->i_op || (e->table[0] && !e->i_table) || !db->i_ns || len > UINT32_MAX)
         return;
     tel_attr a[5];
-    size_t n = 0;
-    a[n++] = str_attr("db.system.name", "sqlite", 6);
-    a[n++] = str_attr("db.operation.name", e->i_op, e->op_len);
-    if (e->i_table)
-        a[n++] = str_attr("db.collection.name", e->i_table, e->table_len);
-    a[n++] = str_attr("db.query.text", e->i_sql, (uint32_t)len);
-    a[n++] = str_attr("db.namespace", db->i_ns, (uint32_t)db->ns_len);
-    tel_span_attr_set_init(&e->span_attrs, a, n); /* empty on failure: set one by one */
+    size_t n = span_attrs_of(db, e, sql, a);
+    tel_span_attr_set_init(&e->span_attrs, a, n); /* empty on failure: copied per span */
 }
 
 /* Finds or prepares the statement for sql. *tmp is set when the entry is a private one (not in
@@ -496,28 +509,14 @@ int core_db_query(core_db *db, const tel_context *ctx, const char *sql, const co
                               .kind = TEL_SPAN_KIND_CLIENT,
                               .parent = ctx,
                               .start_ns = t0};
-    if (e->span_attrs.n)
+    tel_attr copied[5];
+    if (e->span_attrs.n) {
         so.attr_set = &e->span_attrs;
-    tel_span *span = tel_span_start_ex(db->tracer, &so);
-    if (!e->span_attrs.n && tel_span_is_recording(span)) {
-        tel_span_set_strn_static(span, "db.system.name", "sqlite", 6);
-        if (e->i_op)
-            tel_span_set_strn_static(span, "db.operation.name", e->i_op, e->op_len);
-        else
-            tel_span_set_strn(span, "db.operation.name", e->op, e->op_len);
-        if (e->i_table)
-            tel_span_set_strn_static(span, "db.collection.name", e->i_table, e->table_len);
-        else if (e->table[0])
-            tel_span_set_strn(span, "db.collection.name", e->table, e->table_len);
-        if (e->i_sql)
-            tel_span_set_strn_static(span, "db.query.text", e->i_sql, e->len);
-        else
-            tel_span_set_str(span, "db.query.text", sql);
-        if (db->i_ns)
-            tel_span_set_strn_static(span, "db.namespace", db->i_ns, db->ns_len);
-        else
-            tel_span_set_str(span, "db.namespace", db->ns);
+    } else if (db->tracer && db->tracer->enabled) { /* not all interned: values copied */
+        so.attrs = copied;
+        so.n_attrs = span_attrs_of(db, e, sql, copied);
     }
+    tel_span *span = tel_span_start_ex(db->tracer, &so);
 
     int rc = CORE_OK;
     int64_t rows = 0;

@@ -111,11 +111,9 @@ static inline void *tel__batch_reserve(tel__batch *b, size_t *pos_out)
     /* The next producer will write the next cell: start pulling its lines in for writing. */
     const unsigned char *next = b->cells + ((pos + 1) & b->mask) * b->stride;
     __builtin_prefetch(next, 1, 3);
-    if (b->stride > 64) { /* records stored in the cells (log records) */
-        __builtin_prefetch(next + 64, 1, 3);
-        __builtin_prefetch(next + 128, 1, 3);
-        __builtin_prefetch(next + 192, 1, 3);
-    }
+    __builtin_prefetch(next + 64, 1, 3);
+    __builtin_prefetch(next + 128, 1, 3);
+    __builtin_prefetch(next + 192, 1, 3);
     *pos_out = pos;
     return c + TEL__BATCH_CELL_HEADER;
 }

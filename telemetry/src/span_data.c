@@ -57,15 +57,14 @@ size_t tel__utf8_truncate(const char *s, size_t len, uint32_t max_len)
 
 const char *tel__span_copy_str(tel_span_data *d, const char *s, size_t len, bool arena_ok)
 {
-    char *dst;
-    if (arena_ok && (size_t)d->arena_used + len + 1 <= TEL_SPAN_ARENA) {
-        dst = d->arena + d->arena_used;
-        d->arena_used = (uint16_t)(d->arena_used + len + 1);
-    } else {
-        dst = tel__span_extra_alloc(d, len + 1);
-        if (!dst)
-            return NULL;
+    if (arena_ok) {
+        const char *c = tel__span_copy_str_arena(d, s, len);
+        if (c)
+            return c;
     }
+    char *dst = tel__span_extra_alloc(d, len + 1);
+    if (!dst)
+        return NULL;
     memcpy(dst, s, len);
     dst[len] = '\0';
     return dst;

@@ -728,17 +728,9 @@ void tel_span_set_strn(tel_span *span, const char *key, const char *value, size_
         return;
     uint32_t max_len = s->tracer->provider->limits.attribute_value_length;
     size_t n = TEL_LIKELY(max_len == 0) ? len : tel__utf8_truncate(value, len, max_len);
-    tel_span_data *d = &s->d;
-    const char *c;
-    if (TEL_LIKELY((size_t)d->arena_used + n + 1 <= TEL_SPAN_ARENA)) { /* tel__span_copy_str */
-        char *dst = d->arena + d->arena_used;
-        d->arena_used = (uint16_t)(d->arena_used + n + 1);
-        memcpy(dst, value, n);
-        dst[n] = '\0';
-        c = dst;
-    } else {
-        c = tel__span_copy_str(d, value, n, true);
-    }
+    const char *c = tel__span_copy_str_arena(&s->d, value, n);
+    if (TEL_UNLIKELY(!c))
+        c = tel__span_copy_str(&s->d, value, n, true);
     if (!c) {
         a->type = TEL_ATTR_STRING;
         a->len = 0;

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "telemetry/trace.h"
 
@@ -46,6 +47,18 @@ typedef struct tel_span_impl {
 
 /* Appends raw bytes to the record's extra block (creating it); NULL on allocation failure. */
 void *tel__span_extra_alloc(tel_span_data *d, size_t size);
+/* Copies len bytes of s, NUL-terminated, into the record's inline arena when they fit (NULL
+ * otherwise): the fast path of tel__span_copy_str, inline for the attribute setters. */
+static inline const char *tel__span_copy_str_arena(tel_span_data *d, const char *s, size_t len)
+{
+    if ((size_t)d->arena_used + len + 1 > TEL_SPAN_ARENA)
+        return NULL;
+    char *dst = d->arena + d->arena_used;
+    d->arena_used = (uint16_t)(d->arena_used + len + 1);
+    memcpy(dst, s, len);
+    dst[len] = '\0';
+    return dst;
+}
 /* Copies a NUL-terminated or counted string into the record (arena first, then extra). */
 const char *tel__span_copy_str(tel_span_data *d, const char *s, size_t len, bool arena_ok);
 /* Copies an attribute value (strings, arrays) into extra storage of d, truncating strings to

@@ -43,7 +43,8 @@
  *                                                / untraced
  * Diagnostics (child runs only): BENCH_HTTP_STATIC=1 answers without SQLite,
  * BENCH_HTTP_NO_TRACES / BENCH_HTTP_NO_METRICS turn one signal off in the traced mode,
- * BENCH_HTTP_NO_DB_TRACES the database's spans only. */
+ * BENCH_HTTP_NO_DB_TRACES the database's spans only, BENCH_HTTP_NO_PROC records spans but gives
+ * them to no processor (nothing queued or exported). */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -242,7 +243,8 @@ static int child(int conns, int seconds, int server_cpu, int wrk_cpu, int export
         tp = tel_tracer_provider_create(&tc);
         tel_bsp_config bc;
         tel_bsp_config_from_env(&bc);
-        tel_tracer_provider_add_processor(tp, tel_bsp_create(bench_discard_exporter(), &bc));
+        if (!getenv("BENCH_HTTP_NO_PROC"))
+            tel_tracer_provider_add_processor(tp, tel_bsp_create(bench_discard_exporter(), &bc));
         tracer = tel_tracer_get(tp, "bench-http", "1");
         /* Diagnostic knobs: one signal at a time. */
         if (getenv("BENCH_HTTP_NO_TRACES"))

@@ -573,12 +573,13 @@ done:
     if (tel_span_is_recording(span) && fn)
         tel_span_set_int(span, "db.response.returned_rows", rows);
     uint64_t t1 = t0 ? tel_clock_now_ns() : 0;
+    tel_span_context sc = tel_span_get_context(span); /* the duration's exemplar span */
     tel_span_end_at(span, t1);
     /* The span clock is the wall clock: a step backwards between the reads counts as 0. */
     double secs = t1 > t0 ? (double)(t1 - t0) / 1e9 : 0.0;
     bool bindable = rc == CORE_OK && !tmp;
     if (db->duration && bindable && e->dur_ok) {
-        tel_histogram_record_bound(db->duration, e->dur_ok, secs);
+        tel_histogram_record_bound_at(db->duration, e->dur_ok, secs, &sc, t1);
     } else if (db->duration) {
         tel_attr a[4];
         size_t na = 0;
@@ -595,7 +596,7 @@ done:
         if (bindable)
             e->dur_ok = tel_instrument_bind(db->duration, a, na);
         if (bindable && e->dur_ok)
-            tel_histogram_record_bound(db->duration, e->dur_ok, secs);
+            tel_histogram_record_bound_at(db->duration, e->dur_ok, secs, &sc, t1);
         else
             core_instr_record(db->duration, secs, a, na);
     }

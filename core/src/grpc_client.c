@@ -528,6 +528,7 @@ static void trace_end(core_grpc_channel *ch, call_trace *t, int code, const char
             tel_span_set_status(t->span, TEL_STATUS_ERROR,
                                 message && *message ? message : core_grpc_status_name(code));
     }
+    tel_span_context sc = tel_span_get_context(t->span); /* the duration's exemplar span */
     tel_span_end(t->span);
     if (ch->duration) {
         double ms = (double)(tel_mono_ns() - t->t0) / 1e6;
@@ -535,7 +536,7 @@ static void trace_end(core_grpc_channel *ch, call_trace *t, int code, const char
         _Atomic(tel_bound_attrs *) *slot = t->mi && code >= 0 && code < N_CODES
                                                ? &t->mi->dur[code]
                                                : NULL;
-        core__grpc_record_duration(ch->duration, slot, ms, t->service, t->service_len,
+        core__grpc_record_duration(ch->duration, slot, ms, &sc, t->service, t->service_len,
                                    t->service ? t->method : NULL, t->method_len, code);
     }
 }

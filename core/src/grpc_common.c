@@ -242,12 +242,13 @@ void core__grpc_span_rpc_names(tel_span *span, const char *service, size_t servi
 }
 
 void core__grpc_record_duration(tel_instrument *h, _Atomic(tel_bound_attrs *) *slot, double ms,
-                                const char *service, size_t service_len, const char *method,
-                                size_t method_len, int code)
+                                const tel_span_context *sc, const char *service,
+                                size_t service_len, const char *method, size_t method_len,
+                                int code)
 {
     tel_bound_attrs *b = slot ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
     if (b) {
-        tel_histogram_record_bound(h, b, ms);
+        tel_histogram_record_bound_at(h, b, ms, sc, 0);
         return;
     }
     tel_attr a[4];
@@ -265,7 +266,7 @@ void core__grpc_record_duration(tel_instrument *h, _Atomic(tel_bound_attrs *) *s
     b = slot ? tel_instrument_bind(h, a, n) : NULL;
     if (b) {
         atomic_store_explicit(slot, b, memory_order_release);
-        tel_histogram_record_bound(h, b, ms);
+        tel_histogram_record_bound_at(h, b, ms, sc, 0);
     } else {
         core_instr_record(h, ms, a, n);
     }

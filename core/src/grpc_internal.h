@@ -48,10 +48,12 @@ void core__span_copy_business_baggage(tel_span *span, const tel_context *ctx);
 /* Records ms into the rpc duration histogram h with {rpc.system=grpc, rpc.service (when service
  * is not NULL), rpc.method (when method is not NULL), rpc.grpc.status_code}: through the bound
  * set in *slot when there is one, else binding it there at this first recording (slot NULL:
- * recorded unbound). service and method must outlive the binding (interned) when slot is set. */
+ * recorded unbound). service and method must outlive the binding (interned) when slot is set.
+ * sc is the call's span (ended by now): the exemplar's. */
 void core__grpc_record_duration(tel_instrument *h, _Atomic(tel_bound_attrs *) *slot, double ms,
-                                const char *service, size_t service_len, const char *method,
-                                size_t method_len, int code);
+                                const tel_span_context *sc, const char *service,
+                                size_t service_len, const char *method, size_t method_len,
+                                int code);
 /* Sets rpc.service and rpc.method on span: by reference when the texts are interned (they
  * outlive the span), copied otherwise. */
 void core__grpc_span_rpc_names(tel_span *span, const char *service, size_t service_len,

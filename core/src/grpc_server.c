@@ -196,6 +196,7 @@ static void call_finalize(core_grpc_call *c)
         if (core__grpc_code_is_error(code, true))
             tel_span_set_status(c->span, TEL_STATUS_ERROR, core_grpc_status_name(code));
     }
+    tel_span_context sc = tel_span_get_context(c->span); /* the duration's exemplar span */
     tel_span_end(c->span);
     if (s->duration) {
         double ms = (double)(tel_mono_ns() - c->t0) / 1e6;
@@ -207,12 +208,12 @@ static void call_finalize(core_grpc_call *c)
             b = atomic_load_explicit(slot, memory_order_acquire);
         }
         if (b)
-            tel_histogram_record_bound(s->duration, b, ms);
+            tel_histogram_record_bound_at(s->duration, b, ms, &sc, 0);
         else if (c->me)
-            core__grpc_record_duration(s->duration, slot, ms, c->me->service,
+            core__grpc_record_duration(s->duration, slot, ms, &sc, c->me->service,
                                        c->me->service_len, c->me->method, c->me->method_len, code);
         else
-            core__grpc_record_duration(s->duration, slot, ms, NULL, 0, "_OTHER", 6, code);
+            core__grpc_record_duration(s->duration, slot, ms, &sc, NULL, 0, "_OTHER", 6, code);
     }
     call_free(c);
     atomic_fetch_add(&s->calls_completed, 1);

@@ -499,6 +499,8 @@ void http_trace_end(core_http_req *req)
     /* One clock read at the end, for both the span and the duration (0 when nothing is timed). */
     uint64_t end = req->end_wall_ns ? req->end_wall_ns : req->t0 ? tel_clock_now_ns() : 0;
     tel_span *sp = req->span;
+    /* The duration's exemplar points at this span (it is no longer current by now). */
+    tel_span_context sc = tel_span_get_context(sp);
     if (tel_span_is_recording(sp)) {
         if (st)
             tel_span_set_int(sp, "http.response.status_code", st);
@@ -521,7 +523,7 @@ void http_trace_end(core_http_req *req)
             key = (mi + 1u) << 16 | (uint32_t)st;
             ci = ((uint32_t)st * 31u + mi) & (HTTP_DUR_CACHE - 1);
             if (r->dur[ci].key == key) {
-                tel_histogram_record_bound(s->m_duration, r->dur[ci].b, secs);
+                tel_histogram_record_bound_at(s->m_duration, r->dur[ci].b, secs, &sc, end);
                 goto recorded;
             }
         }
@@ -543,7 +545,7 @@ void http_trace_end(core_http_req *req)
         if (b) {
             r->dur[ci].key = key;
             r->dur[ci].b = b;
-            tel_histogram_record_bound(s->m_duration, b, secs);
+            tel_histogram_record_bound_at(s->m_duration, b, secs, &sc, end);
         } else {
             tel_histogram_record(s->m_duration, secs, a, n);
         }
@@ -728,6 +730,39 @@ static int add_hdr(core_http_req *req, const char *name, const char *value)
 
 /* ---- Writing ---- */
 
+/* The traceparent header of span (when its context is valid) after *pp. On the HTTP/1.x
+ * connection itself (not an h2 stream: this server refuses h2c and has no TLS, so that is every
+ * response today) the line is written in place, the value formatted straight into the buffer:
+ * lws's generic header writer copies the name byte by byte and the value once more. Returns
+ * nonzero when it does not fit. */
+static int add_traceparent(const tel_span *span, struct lws *wsi, unsigned char **pp,
+                           unsigned char *end)
+{
+    tel_span_context sc = tel_span_get_context(span);
+    if (!tel_span_context_is_valid(&sc))
+        return 0;
+    static const char name[] = "traceparent: ";
+    const size_t nlen = sizeof name - 1;
+    if (lws_get_network_wsi(wsi) != wsi) {
+        char tp[TEL_TRACEPARENT_LEN + 1];
+        tel_traceparent_format(&sc, tp);
+        return lws_add_http_header_by_name(wsi, (const unsigned char *)"traceparent:",
+                                           (const unsigned char *)tp, TEL_TRACEPARENT_LEN, pp,
+                                           end);
+    }
+    /* name, value and its NUL (overwritten by the CRLF), room left for lws's final CRLF */
+    if (end - *pp < (ptrdiff_t)(nlen + TEL_TRACEPARENT_LEN + 1 + 2 + 2))
+        return 1;
+    unsigned char *p = *pp;
+    memcpy(p, name, nlen);
+    tel_traceparent_format(&sc, (char *)p + nlen);
+    p += nlen + TEL_TRACEPARENT_LEN;
+    *p++ = '\r';
+    *p++ = '\n';
+    *pp = p;
+    return 0;
+}
+
 static int build_head(core_http_req *req, struct lws *wsi, unsigned char **pp, unsigned char *end)
 {
     int st = req->status;
@@ -742,14 +777,8 @@ static int build_head(core_http_req *req, struct lws *wsi, unsigned char **pp, u
         lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
                                      pp, end))
         return -1;
-    tel_span_context sc;
-    if (!req->span->noop && (sc = tel_span_get_context(req->span), tel_span_context_is_valid(&sc))) {
-        char tp[TEL_TRACEPARENT_LEN + 1];
-        tel_traceparent_format(&sc, tp);
-        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"traceparent:",
-                                        (const unsigned char *)tp, TEL_TRACEPARENT_LEN, pp, end))
-            return -1;
-    }
+    if (!req->span->noop && add_traceparent(req->span, wsi, pp, end))
+        return -1;
     for (size_t i = 0; i < req->n_hdrs; i++) {
         char key[80];
         if (header_key(req->hdr_name[i], key, sizeof key) < 0)

@@ -8,6 +8,14 @@
 #include "batch_internal.h"
 #include "trace_internal.h"
 
+/* A queue cell: a record copied raw by the application thread (tel__span_data_move_raw: no
+ * string re-pointing there), its arena strings re-pointed on the export thread from src_arena,
+ * the arena they were written in. */
+typedef struct bsp_cell {
+    const char *src_arena;
+    tel_span_data d;
+} bsp_cell;
+
 typedef struct bsp {
     tel_span_processor base;
     tel_span_exporter *exporter;
@@ -31,9 +39,10 @@ static void bsp_on_end(tel_span_processor *self, tel_span_data *rec)
 {
     bsp *b = (bsp *)self;
     size_t pos;
-    tel_span_data *cell = tel__batch_reserve(&b->q, &pos);
+    bsp_cell *cell = tel__batch_reserve(&b->q, &pos);
     if (!cell) return; /* full: dropped and counted; the caller releases rec */
-    tel_span_data_move(cell, rec);
+    cell->src_arena = rec->arena;
+    tel__span_data_move_raw(&cell->d, rec);
     tel__batch_publish(&b->q, pos);
 }
 
@@ -42,7 +51,8 @@ static void bsp_on_end(tel_span_processor *self, tel_span_data *rec)
 static void bsp_take(void *owner, void *cell, size_t i)
 {
     bsp *b = owner;
-    tel_span_data_move(&b->batch[i], cell);
+    bsp_cell *c = cell;
+    tel__span_data_move_rebased(&b->batch[i], &c->d, c->src_arena);
     tel__span_data_dedupe_redact(&b->batch[i]);
     b->batch_ptrs[i] = &b->batch[i];
 }
@@ -66,7 +76,7 @@ static int bsp_export_batch(void *owner, size_t n, uint64_t deadline_ns)
 static void bsp_release_cell(void *owner, void *cell)
 {
     (void)owner;
-    tel_span_data_release(cell);
+    tel_span_data_release(&((bsp_cell *)cell)->d);
 }
 
 static int bsp_exporter_flush(void *owner, int64_t timeout_ms)
@@ -151,7 +161,7 @@ tel_span_processor *tel_bsp_create(tel_span_exporter *exporter, const tel_bsp_co
     tel__batch_cfg qc = {c.max_queue_size, c.max_export_batch_size, c.schedule_delay_ms,
                          c.export_timeout_ms};
     if (!b->batch || !b->batch_ptrs ||
-        tel__batch_init(&b->q, &qc, sizeof(tel_span_data), &bsp_ops, b, "span") != TEL_OK) {
+        tel__batch_init(&b->q, &qc, sizeof(bsp_cell), &bsp_ops, b, "span") != TEL_OK) {
         bsp_free(b);
         exporter->destroy(exporter);
         return NULL;

@@ -298,16 +298,13 @@ tel__series *tel__series_slow(tel_instrument *in, const tel_attr *a, size_t n)
 
 /* ---- Exemplars ---- */
 
-static void exemplar_offer(const tel_instrument *in, tel__series *s, uint32_t slot, uint64_t vbits)
+/* Keeps the measurement (value bits vbits) as slot's exemplar of s when the filter allows it:
+ * sc is its span (NULL or invalid: none), time_ns its time (0: now). */
+static void exemplar_keep(const tel_instrument *in, tel__series *s, uint32_t slot, uint64_t vbits,
+                          const tel_span_context *sc, uint64_t time_ns)
 {
-    tel_span_context sc;
-    bool has_span = false;
-    tel_span *cur = tel_span_current();
-    if (cur) {
-        sc = tel_span_get_context(cur);
-        has_span = tel_span_context_is_valid(&sc);
-    }
-    if (in->ex_mode == 1 && !(has_span && tel_span_context_is_sampled(&sc)))
+    bool has_span = sc && tel_span_context_is_valid(sc);
+    if (in->ex_mode == 1 && !(has_span && tel_span_context_is_sampled(sc)))
         return;
     tel__exslot *x = &s->ex[slot];
     unsigned seq = atomic_load_explicit(&x->seq, memory_order_relaxed);
@@ -316,19 +313,65 @@ static void exemplar_offer(const tel_instrument *in, tel__series *s, uint32_t sl
                                                               memory_order_relaxed))
         return; /* another thread is writing this slot: keep its exemplar */
     atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&x->time_ns, tel_clock_now_ns(), memory_order_relaxed);
+    atomic_store_explicit(&x->time_ns, time_ns ? time_ns : tel_clock_now_ns(),
+                          memory_order_relaxed);
     atomic_store_explicit(&x->value, vbits, memory_order_relaxed);
     atomic_store_explicit(&x->has_span, has_span, memory_order_relaxed);
     if (has_span) {
         uint64_t t0, t1, sid;
-        memcpy(&t0, sc.trace_id, 8);
-        memcpy(&t1, sc.trace_id + 8, 8);
-        memcpy(&sid, sc.span_id, 8);
+        memcpy(&t0, sc->trace_id, 8);
+        memcpy(&t1, sc->trace_id + 8, 8);
+        memcpy(&sid, sc->span_id, 8);
         atomic_store_explicit(&x->tid[0], t0, memory_order_relaxed);
         atomic_store_explicit(&x->tid[1], t1, memory_order_relaxed);
         atomic_store_explicit(&x->sid, sid, memory_order_relaxed);
     }
     atomic_store_explicit(&x->seq, seq + 2, memory_order_release);
+}
+
+/* The sampling draws: a thread's xorshift64* stream, seeded from the id generator. */
+static _Thread_local uint64_t ex_rng;
+
+static inline uint32_t ex_rand32(void)
+{
+    uint64_t x = ex_rng;
+    if (TEL_UNLIKELY(x == 0))
+        x = tel_random_u64() | 1;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    ex_rng = x;
+    return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+/* Whether a histogram measurement replaces its bucket's exemplar (slot x), prev being the
+ * bucket's count before it: the nth measurement of the bucket since the last collection does
+ * with probability 1/n, so the one kept is a uniform pick of the interval's measurements (the
+ * spec's aligned histogram bucket reservoir), and nearly every measurement of a busy bucket
+ * costs a draw instead of a write. */
+static inline bool exemplar_sampled(tel__exslot *x, uint64_t prev)
+{
+    uint64_t base = atomic_load_explicit(&x->base, memory_order_relaxed);
+    if (prev <= base)
+        return true; /* the first since the collection (or a collection raced it) */
+    uint64_t n = prev - base + 1;
+    if (n > UINT32_MAX)
+        n = UINT32_MAX;
+    return (((uint64_t)ex_rand32() * n) >> 32) == 0;
+}
+
+/* exemplar_keep with the calling thread's current span, now. */
+static void exemplar_offer(const tel_instrument *in, tel__series *s, uint32_t slot, uint64_t vbits)
+{
+    tel_span *cur = tel_span_current();
+    if (!cur) {
+        if (in->ex_mode == 1)
+            return; /* trace based: nothing to keep without a span */
+        exemplar_keep(in, s, slot, vbits, NULL, 0);
+        return;
+    }
+    tel_span_context sc = tel_span_get_context(cur);
+    exemplar_keep(in, s, slot, vbits, &sc, 0);
 }
 
 static bool exemplar_read(tel__exslot *x, bool is_int, tel_exemplar *out)
@@ -454,14 +497,23 @@ void tel_counter_add_int_bound(tel_instrument *c, tel_bound_attrs *b, int64_t va
     counter_add_int(c, (tel__series *)b, value);
 }
 
-static inline void histogram_record(tel_instrument *h, tel__series *s, double value)
+/* Counts value into s; returns its bucket, *prev the bucket's count before. */
+static inline uint32_t histogram_count(tel_instrument *h, tel__series *s, double value,
+                                       uint64_t *prev)
 {
     uint32_t b = bucket_of(h->bounds, h->n_bounds, value);
-    atomic_fetch_add_explicit(&s->counts[b], 1, memory_order_relaxed);
+    *prev = atomic_fetch_add_explicit(&s->counts[b], 1, memory_order_relaxed);
     atomic_add_double(&s->value, value);
     atomic_min_double(&s->min_bits, value);
     atomic_max_double(&s->max_bits, value);
-    if (TEL_UNLIKELY(h->ex_mode))
+    return b;
+}
+
+static inline void histogram_record(tel_instrument *h, tel__series *s, double value)
+{
+    uint64_t prev;
+    uint32_t b = histogram_count(h, s, value, &prev);
+    if (TEL_UNLIKELY(h->ex_mode) && exemplar_sampled(&s->ex[b], prev))
         exemplar_offer(h, s, b, d2u(value));
 }
 
@@ -480,6 +532,18 @@ void tel_histogram_record_bound(tel_instrument *h, tel_bound_attrs *b, double va
     if (TEL_UNLIKELY(!b || h->rec != TEL__REC_HIST) || TEL_UNLIKELY(isnan(value)))
         return;
     histogram_record(h, (tel__series *)b, value);
+}
+
+void tel_histogram_record_bound_at(tel_instrument *h, tel_bound_attrs *b, double value,
+                                   const tel_span_context *sc, uint64_t time_ns)
+{
+    if (TEL_UNLIKELY(!b || h->rec != TEL__REC_HIST) || TEL_UNLIKELY(isnan(value)))
+        return;
+    tel__series *s = (tel__series *)b;
+    uint64_t prev;
+    uint32_t bucket = histogram_count(h, s, value, &prev);
+    if (TEL_UNLIKELY(h->ex_mode) && exemplar_sampled(&s->ex[bucket], prev))
+        exemplar_keep(h, s, bucket, d2u(value), sc, time_ns);
 }
 
 tel_bound_attrs *tel_instrument_bind(tel_instrument *in, const tel_attr *attrs, size_t n)
@@ -1116,6 +1180,10 @@ int tel__collect(tel_meter_provider *p, tel__collection *c)
                     pt->value.d = u2d(v);
             }
             pt->exemplars = ex;
+            if (in->rec == TEL__REC_HIST) /* the buckets' reservoirs start a new interval */
+                for (uint32_t e = 0; e < s->n_ex && e <= in->n_bounds; e++)
+                    atomic_store_explicit(&s->ex[e].base, pt->bucket_counts[e],
+                                          memory_order_relaxed);
             bool ex_int = in->is_int && in->rec != TEL__REC_HIST;
             for (uint32_t e = 0; e < s->n_ex; e++)
                 if (exemplar_read(&s->ex[e], ex_int, ex))

@@ -151,6 +151,9 @@ typedef struct tel__exslot {
     _Atomic uint64_t value; /* int64 or double bits */
     _Atomic uint64_t tid[2];
     _Atomic uint64_t sid;
+    /* Histogram slots: the bucket's count at the last collection (the reservoir's interval
+     * starts there; see exemplar_sampled). */
+    _Atomic uint64_t base;
 } tel__exslot;
 
 /* One attribute set of one instrument and its aggregation. */

@@ -124,19 +124,23 @@ bool tel__attr_copy_value(tel_span_data *d, tel_attr *dst, const tel_attr *src, 
     }
 }
 
-static inline bool in_arena(const tel_span_data *d, const void *p)
+/* Whether p points into the arena that starts at base. */
+static inline bool in_arena(const char *base, const void *p)
 {
-    return (uintptr_t)p - (uintptr_t)d->arena < TEL_SPAN_ARENA;
+    return (uintptr_t)p - (uintptr_t)base < TEL_SPAN_ARENA;
 }
 
-static inline const char *rebase(const tel_span_data *dst, const tel_span_data *src, const char *p)
+/* p re-pointed from the arena at base to dst's arena (unchanged when outside it). Addresses are
+ * compared as integers: base may be the arena of a record that has been reused since. */
+static inline const char *rebase(const tel_span_data *dst, const char *base, const char *p)
 {
-    return in_arena(src, p) ? dst->arena + (p - src->arena) : p;
+    return in_arena(base, p) ? dst->arena + ((uintptr_t)p - (uintptr_t)base) : p;
 }
 
-/* Copies the used inline part of src into dst and re-points arena strings at dst's arena.
+/* Copies the used inline part of src into dst and re-points the strings that pointed into the
+ * arena at base (src's own, or that of the record src was copied raw from) at dst's arena.
  * extra and ts are copied as pointers (the callers decide who owns them). */
-static void copy_inline(tel_span_data *dst, const tel_span_data *src)
+static void copy_inline(tel_span_data *dst, const tel_span_data *src, const char *base)
 {
     memcpy(dst, src, offsetof(tel_span_data, attrs));
     /* A loop beats a variable-length memcpy call for the few attributes a span has. */
@@ -145,19 +149,35 @@ static void copy_inline(tel_span_data *dst, const tel_span_data *src)
     if (src->arena_used) {
         memcpy(dst->arena, src->arena, src->arena_used);
         for (uint16_t i = 0; i < src->n_attrs; i++) {
-            dst->attrs[i].key = rebase(dst, src, dst->attrs[i].key);
+            dst->attrs[i].key = rebase(dst, base, dst->attrs[i].key);
             if (dst->attrs[i].type == TEL_ATTR_STRING)
-                dst->attrs[i].v.s = rebase(dst, src, dst->attrs[i].v.s);
+                dst->attrs[i].v.s = rebase(dst, base, dst->attrs[i].v.s);
         }
-        dst->name = rebase(dst, src, dst->name);
+        dst->name = rebase(dst, base, dst->name);
         if (dst->status_msg)
-            dst->status_msg = rebase(dst, src, dst->status_msg);
+            dst->status_msg = rebase(dst, base, dst->status_msg);
     }
 }
 
 void tel_span_data_move(tel_span_data *dst, tel_span_data *src)
 {
-    copy_inline(dst, src);
+    copy_inline(dst, src, src->arena);
+    src->extra = NULL;
+    src->ts = NULL;
+}
+
+void tel__span_data_move_raw(tel_span_data *dst, tel_span_data *src)
+{
+    memcpy(dst, src, offsetof(tel_span_data, attrs) + (size_t)src->n_attrs * sizeof(tel_attr));
+    if (src->arena_used)
+        memcpy(dst->arena, src->arena, src->arena_used);
+    src->extra = NULL;
+    src->ts = NULL;
+}
+
+void tel__span_data_move_rebased(tel_span_data *dst, tel_span_data *src, const char *base)
+{
+    copy_inline(dst, src, base);
     src->extra = NULL;
     src->ts = NULL;
 }
@@ -200,12 +220,12 @@ static bool clone_attrs(tel_span_data *dst, const tel_attr *in, uint32_t n, tel_
 
 bool tel__span_data_clone(tel_span_data *dst, const tel_span_data *src)
 {
-    copy_inline(dst, src);
+    copy_inline(dst, src, src->arena);
     dst->ts = tel_tracestate_ref(src->ts);
     dst->extra = NULL;
     /* Strings in src's extra block must not be shared: copy them. */
     for (uint16_t i = 0; i < dst->n_attrs; i++) {
-        if (src->extra && !in_arena(dst, dst->attrs[i].key)) {
+        if (src->extra && !in_arena(dst->arena, dst->attrs[i].key)) {
             /* The key may live in src's extra block (copied dynamic keys). */
             const char *k = tel__span_copy_str(dst, src->attrs[i].key, strlen(src->attrs[i].key),
                                                false);
@@ -213,7 +233,7 @@ bool tel__span_data_clone(tel_span_data *dst, const tel_span_data *src)
                 goto fail;
             dst->attrs[i].key = k;
         }
-        if (dst->attrs[i].type == TEL_ATTR_STRING && !in_arena(dst, dst->attrs[i].v.s) &&
+        if (dst->attrs[i].type == TEL_ATTR_STRING && !in_arena(dst->arena, dst->attrs[i].v.s) &&
             src->extra) {
             const char *c = tel__span_copy_str(dst, src->attrs[i].v.s, src->attrs[i].len, false);
             if (!c)
@@ -224,13 +244,13 @@ bool tel__span_data_clone(tel_span_data *dst, const tel_span_data *src)
                 goto fail;
         }
     }
-    if (src->name && !in_arena(src, src->name)) {
+    if (src->name && !in_arena(src->arena, src->name)) {
         const char *c = tel__span_copy_str(dst, src->name, strlen(src->name), false);
         if (!c)
             goto fail;
         dst->name = c;
     }
-    if (src->status_msg && !in_arena(src, src->status_msg)) {
+    if (src->status_msg && !in_arena(src->arena, src->status_msg)) {
         const char *c = tel__span_copy_str(dst, src->status_msg, strlen(src->status_msg), false);
         if (!c)
             goto fail;

@@ -79,6 +79,13 @@ void tel__span_data_redact(tel_span_data *d);
 /* tel__span_data_dedupe then tel__span_data_redact, in one pass over the keys (the repeated keys
  * are found by length and text hash from the redaction's key cache). Implemented in redact.c. */
 void tel__span_data_dedupe_redact(tel_span_data *d);
+/* tel_span_data_move split in two halves for a hand-over between threads, the cheap one on the
+ * application thread: move_raw copies the used inline part without re-pointing the strings that
+ * point into src's arena (they keep pointing at src->arena, which the caller remembers);
+ * move_rebased copies a raw record on and re-points those strings from base (the remembered
+ * src->arena) to dst's arena. Both leave src without extra and ts. */
+void tel__span_data_move_raw(tel_span_data *dst, tel_span_data *src);
+void tel__span_data_move_rebased(tel_span_data *dst, tel_span_data *src, const char *base);
 /* Deep copy of a record (clone gets its own extra and tracestate reference). */
 bool tel__span_data_clone(tel_span_data *dst, const tel_span_data *src);
 

@@ -252,9 +252,26 @@ static void still_ok(void)
     close(fd);
 }
 
+/* The server's /metrics in OpenMetrics form (exemplars included), fetched on a raw socket (no
+ * client span); NULL on failure. A scrape is a collection: the histogram buckets' exemplar
+ * reservoirs start a new interval. */
+static char *openmetrics(void)
+{
+    const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\n"
+                      "Accept: application/openmetrics-text; version=1.0.0\r\n\r\n";
+    tu_resp r;
+    int fd = tu_http_raw(port, req, strlen(req), &r);
+    char *body = r.status == 200 && r.body ? strdup(r.body) : NULL;
+    tu_resp_free(&r);
+    if (fd >= 0)
+        close(fd);
+    return body;
+}
+
 static void test_trace_across_client_and_server(core_http_client *cl)
 {
     tel_memory_exporter_reset(tt.mem);
+    free(openmetrics()); /* a new exemplar interval: the request below is its first */
     /* The caller: a root span with business baggage. */
     tel_span *root = tel_span_start(tracer, "client-root", TEL_SPAN_KIND_INTERNAL, NULL);
     tel_context ctx = TEL_CONTEXT_INIT;
@@ -341,6 +358,20 @@ static void test_trace_across_client_and_server(core_http_client *cl)
     CHECK(tu_attr_str(c, "server.address") && strcmp(tu_attr_str(c, "server.address"), "127.0.0.1") == 0, "client server.address");
     CHECK(tu_attr_int(c, "server.port") == port, "client server.port");
     CHECK(tu_attr_int(c, "http.response.status_code") == 200, "client status");
+    /* The request duration's exemplar points at the server span (recorded as it ends). */
+    char sid[2 * TEL_SPAN_ID_SIZE + 1], tid[2 * TEL_TRACE_ID_SIZE + 1];
+    tel_hex_encode(s->sc.span_id, TEL_SPAN_ID_SIZE, sid);
+    tel_hex_encode(s->sc.trace_id, TEL_TRACE_ID_SIZE, tid);
+    char *om = openmetrics();
+    bool linked = false;
+    for (char *line = om ? strtok(om, "\n") : NULL; line && !linked; line = strtok(NULL, "\n")) {
+        char *ex = strstr(line, " # {");
+        linked = strncmp(line, "http_server_request_duration_seconds_bucket{", 44) == 0 &&
+                 strstr(line, "http_route=\"/v1/servers/{id}\"") && ex && strstr(ex, sid) &&
+                 strstr(ex, tid);
+    }
+    CHECK(linked, "no http.server.request.duration exemplar with the server span %s", sid);
+    free(om);
     for (size_t i = 0; i < tel_memory_exporter_count(tt.mem); i++) {
         const tel_span_data *d = tel_memory_exporter_span(tt.mem, i);
         for (uint32_t a = 0; a < tel_span_data_attr_count(d); a++) {

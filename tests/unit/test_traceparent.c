@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -187,6 +188,23 @@ static void test_format(void **state)
     assert_memory_equal(back.trace_id, sc.trace_id, 16);
     assert_memory_equal(back.span_id, sc.span_id, 8);
     assert_int_equal(back.flags, 1);
+    /* Every byte value in every position of both ids, against snprintf's digits. */
+    for (int start = 0; start < 256; start++) {
+        for (int i = 0; i < 16; i++)
+            sc.trace_id[i] = (uint8_t)(start + i * 17);
+        for (int i = 0; i < 8; i++)
+            sc.span_id[i] = (uint8_t)(start * 7 + i * 31);
+        char want[TEL_TRACEPARENT_LEN + 1];
+        int n = snprintf(want, sizeof want, "00-");
+        for (int i = 0; i < 16; i++)
+            n += snprintf(want + n, sizeof want - (size_t)n, "%02x", sc.trace_id[i]);
+        n += snprintf(want + n, sizeof want - (size_t)n, "-");
+        for (int i = 0; i < 8; i++)
+            n += snprintf(want + n, sizeof want - (size_t)n, "%02x", sc.span_id[i]);
+        snprintf(want + n, sizeof want - (size_t)n, "-01");
+        tel_traceparent_format(&sc, out);
+        assert_string_equal(out, want);
+    }
 }
 
 int main(void)

@@ -148,6 +148,12 @@ tel_bound_attrs *tel_instrument_bind(tel_instrument *in, const tel_attr *attrs, 
  * instrument. */
 void tel_counter_add_int_bound(tel_instrument *c, tel_bound_attrs *b, int64_t value);
 void tel_histogram_record_bound(tel_instrument *h, tel_bound_attrs *b, double value);
+/* tel_histogram_record_bound for a measurement whose span and time the caller has at hand (a
+ * request's duration, recorded as its span ends): a kept exemplar gets sc's ids and time_ns
+ * (0: now), and the exemplar filter judges sc (NULL or invalid: no span), not the thread's
+ * current span. No lookup of the current span, no clock read. */
+void tel_histogram_record_bound_at(tel_instrument *h, tel_bound_attrs *b, double value,
+                                   const tel_span_context *sc, uint64_t time_ns);
 
 /* True unless in is a no-op instrument (lets callers skip building attributes). */
 bool tel_instrument_enabled(const tel_instrument *in);

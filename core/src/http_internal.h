@@ -73,6 +73,10 @@ typedef enum req_state {
 
 typedef struct http_conn http_conn;
 
+/* The 400 message for a path lws split at a raw ';' or '&' (see core_http_req.path_split). */
+#define HTTP_SPLIT_PATH_MSG                                                                        \
+    "a raw ';' or '&' in the path cannot be read by this server: percent-encode it (%3B, %26)"
+
 struct core_http_req {
     core_http_server *srv;
     struct lws *wsi;  /* NULL once orphaned */
@@ -97,6 +101,11 @@ struct core_http_req {
     int final_status;        /* when set: the status the client got (504 after a timeout) */
     char *path;
     size_t path_len, path_cap;
+    /* lws splits the path at a raw ';' or '&' into NUL-separated fragments (it cannot be read
+     * back: which of the two it was is lost): path_shown_len is the part before the first NUL
+     * (url.path), path_split tells that the path is unusable (a 400). */
+    size_t path_shown_len;
+    bool path_split;
     char *scratch;
     size_t scratch_cap;
     http_route *route;

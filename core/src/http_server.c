@@ -452,7 +452,7 @@ void http_trace_begin(core_http_req *req, struct lws *wsi)
             tel_span *sp = req->span;
             if (route && !interned)
                 tel_span_set_strn(sp, "http.route", route, rlen);
-            tel_span_set_strn(sp, "url.path", req->path, req->path_len);
+            tel_span_set_strn(sp, "url.path", req->path, req->path_shown_len);
             set_server_address(req, wsi);
             conn_peer(req->conn, wsi);
             if (req->conn->peer_len)
@@ -613,6 +613,9 @@ core_http_req *http_req_begin(http_conn *c, struct lws *wsi, unsigned method, co
     memcpy(r->path, path, len);
     r->path[len] = '\0';
     r->path_len = len;
+    const char *nul = memchr(path, '\0', len);
+    r->path_split = nul != NULL;
+    r->path_shown_len = nul ? (size_t)(nul - path) : len;
     r->wsi = wsi;
     r->conn = c;
     r->state = RS_IDLE;
@@ -1020,7 +1023,9 @@ static int on_http(core_http_server *s, struct lws *wsi, const char *in, size_t 
         }
         return 0;
     case CORE_ROUTE_BAD_PATH:
-        early_error(req, 400, "bad_path", "the request path is malformed", unbounded);
+        early_error(req, 400, "bad_path",
+                    req->path_split ? HTTP_SPLIT_PATH_MSG : "the request path is malformed",
+                    unbounded);
         return 0;
     }
     if (body_method && !has_cl) {

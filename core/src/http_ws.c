@@ -285,6 +285,10 @@ int ws_confirm_upgrade(core_http_server *s, struct lws *wsi)
     if (!req)
         return -1;
     req->is_upgrade = true;
+    if (req->path_split) {
+        http_trace_begin(req, wsi);
+        return refuse(c, req, 400, "bad_path", HTTP_SPLIT_PATH_MSG);
+    }
     core_route_result rr = core_router_match(s->ws_router, CORE_HTTP_GET, req->path, req->path_len,
                                              CORE_ROUTER_DECODED, req->scratch, req->scratch_cap,
                                              &req->match);

@@ -545,6 +545,68 @@ static void test_async_json_and_errors(core_http_client *cl)
 /* An asynchronous answer that comes too late: the client gets 504 at the deadline, the late
  * answer is accepted harmlessly, the span says 504/timeout, and the connection is not reused
  * for anything stale. */
+/* The url.path attribute of the server span d (NULL when missing). */
+static const tel_attr *url_path_attr(const tel_span_data *d)
+{
+    for (uint32_t i = 0; d && i < tel_span_data_attr_count(d); i++)
+        if (strcmp(tel_span_data_attr(d, i)->key, "url.path") == 0)
+            return tel_span_data_attr(d, i);
+    return NULL;
+}
+
+/* Reserved characters in a path. lws splits the path at a raw ';' or '&' (as it does the query)
+ * and loses which one it was: such a request gets a 400 that says to percent-encode them, and
+ * its span's url.path holds no NUL byte. Encoded, they and the other sub-delimiters reach the
+ * handler and url.path as sent. */
+static void test_reserved_path_chars(void)
+{
+    tel_memory_exporter_reset(tt.mem);
+    const char *raw[] = {"GET /v1/servers/a;b HTTP/1.1\r\nHost: x\r\n\r\n",
+                         "GET /v1/servers/a&b HTTP/1.1\r\nHost: x\r\n\r\n"};
+    for (size_t k = 0; k < 2; k++) {
+        tu_resp r;
+        int fd = tu_http_raw(port, raw[k], strlen(raw[k]), &r);
+        CHECK(r.status == 400 && r.body && strstr(r.body, "\"bad_path\"") &&
+                  strstr(r.body, "percent-encode"),
+              "raw delimiter: %d %s", r.status, r.body ? r.body : "");
+        tu_resp_free(&r);
+        close(fd);
+    }
+    wait_spans(2);
+    for (size_t i = 0; i < tel_memory_exporter_count(tt.mem); i++) {
+        const tel_attr *p = url_path_attr(tel_memory_exporter_span(tt.mem, i));
+        CHECK(!p || (p->type == TEL_ATTR_STRING && memchr(p->v.s, 0, p->len) == NULL &&
+                     p->len == strlen("/v1/servers/a") && memcmp(p->v.s, "/v1/servers/a", p->len) == 0),
+              "url.path of a split path");
+    }
+    tu_resp wr;
+    int wfd = tu_ws_open(port, "/ws/echo/a;b", "", &wr);
+    CHECK(wr.status == 400 && wr.body && strstr(wr.body, "percent-encode"),
+          "WebSocket upgrade on a split path: %d %s", wr.status, wr.body ? wr.body : "");
+    tu_resp_free(&wr);
+    if (wfd >= 0)
+        close(wfd);
+    still_ok();
+
+    tel_memory_exporter_reset(tt.mem);
+    const char *req = "GET /v1/servers/a%3Bb=c,d@e:f%26g HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char *want = "a;b=c,d@e:f&g";
+    tu_resp r;
+    int fd = tu_http_raw(port, req, strlen(req), &r);
+    CHECK(r.status == 200, "encoded: %d %s", r.status, r.body ? r.body : "");
+    json_t *j = json_loadb(r.body ? r.body : "", r.body_len, 0, NULL);
+    const char *id = j ? json_string_value(json_object_get(j, "id")) : NULL;
+    CHECK(id && strcmp(id, want) == 0, "id %s", id ? id : "(none)");
+    json_decref(j);
+    tu_resp_free(&r);
+    close(fd);
+    wait_spans(2);
+    const tel_attr *p = url_path_attr(find_span("GET /v1/servers/{id}"));
+    CHECK(p && p->type == TEL_ATTR_STRING && p->len == strlen("/v1/servers/") + strlen(want) &&
+              memcmp(p->v.s, "/v1/servers/", 12) == 0 && memcmp(p->v.s + 12, want, strlen(want)) == 0,
+          "url.path %.*s", p ? (int)p->len : 0, p ? p->v.s : "");
+}
+
 static void test_async_timeout(void)
 {
     tel_memory_exporter_reset(tt.mem);
@@ -980,6 +1042,7 @@ int main(void)
 
     test_trace_across_client_and_server(cl);
     test_async_json_and_errors(cl);
+    test_reserved_path_chars();
     test_async_timeout();
     test_websocket();
     test_ws_backpressure();

@@ -10,10 +10,15 @@
 #include "core/error.h"
 #include "core/http_json.h"
 
-void gw_api_trace_id(core_http_req *req, char out[33])
+bool gw_api_trace_id(core_http_req *req, char out[33])
 {
     const tel_context *ctx = core_http_req_context(req);
+    out[0] = '\0';
+    if (!tel_span_context_is_valid(&ctx->sc))
+        return false;
     tel_hex_encode(ctx->sc.trace_id, TEL_TRACE_ID_SIZE, out);
+    out[32] = '\0';
+    return true;
 }
 
 int gw_api_error(core_http_req *req, int status, const char *code, const char *message)
@@ -21,8 +26,8 @@ int gw_api_error(core_http_req *req, int status, const char *code, const char *m
     json_t *body = core_json_error_body(code, message);
     if (!body) return core_http_respond_error(req, status, code, message);
     char tid[33];
-    gw_api_trace_id(req, tid);
-    json_object_set_new(json_object_get(body, "error"), "trace_id", json_string(tid));
+    if (gw_api_trace_id(req, tid))
+        json_object_set_new(json_object_get(body, "error"), "trace_id", json_string(tid));
     return core_http_respond_json(req, status, body);
 }
 

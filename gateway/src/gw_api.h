@@ -25,11 +25,13 @@ typedef struct gw_principal {
  * (the handler then returns 0). Service thread only. */
 int gw_api_authenticate(core_http_req *req, const core_token_keys *keys, gw_principal *p);
 
-/* Answers status with {"error":{"code":code,"message":message,"trace_id":"<32 hex>"}}. Returns
- * as core_http_respond. */
+/* Answers status with {"error":{"code":code,"message":message,"trace_id":"<32 hex>"}} (no
+ * trace_id when the request has no trace: telemetry off). Returns as core_http_respond. */
 int gw_api_error(core_http_req *req, int status, const char *code, const char *message);
 
-/* Writes the request's trace id as 32 lowercase hex digits (33 bytes with the NUL). */
-void gw_api_trace_id(core_http_req *req, char out[33]);
+/* Writes the request's trace id as 32 lowercase hex digits (33 bytes with the NUL). False (and
+ * out empty) when the request has no valid span context, as with telemetry off: an answer then
+ * carries no trace_id rather than an all-zero one. */
+bool gw_api_trace_id(core_http_req *req, char out[33]);
 
 #endif

@@ -77,9 +77,10 @@ static int respond_ok(core_http_req *req, const char *server_id, const char *act
                       const char *state)
 {
     char tid[33];
-    gw_api_trace_id(req, tid);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "server_id", server_id, "action", action,
-                          "power_state", state, "trace_id", tid);
+    json_t *j = json_pack("{s:s, s:s, s:s}", "server_id", server_id, "action", action,
+                          "power_state", state);
+    if (j && gw_api_trace_id(req, tid))
+        json_object_set_new(j, "trace_id", json_string(tid));
     return core_http_respond_json(req, 200, j);
 }
 

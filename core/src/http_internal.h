@@ -213,6 +213,14 @@ struct core_http_server {
         int token;
     } name_cache[16];
     size_t n_name_cache;
+    /* The lws keys of the carrier fields of the propagator last used (fields_of), looked up
+     * before extracting (service thread only); n_fields -1: a prefix field (always extract). */
+    const tel_propagator *fields_of;
+    int n_fields;
+    struct {
+        char key[40];
+        int klen, token;
+    } fields[TEL_PROPAGATOR_MAX_FIELDS];
 };
 
 /* ---- http_server.c, used by http_ws.c ---- */

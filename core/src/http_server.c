@@ -360,20 +360,35 @@ static const char *req_route(const core_http_req *req, uint32_t *len, bool *inte
     return r;
 }
 
-/* True when the request carries none of the headers p reads, so that extracting would leave
- * the context empty: one lookup per header instead of the carrier's work. Decided for the W3C
- * formats only (a tracestate without a traceparent is ignored anyway); any other format is
- * always extracted. */
-static bool no_context_headers(const tel_propagator *p, struct lws *wsi)
+/* True when the request carries none of the carrier fields p reads (tel_propagator_fields), so
+ * that extracting would leave the context empty: one header lookup per field instead of the
+ * carrier's work. The fields' lws keys are prepared once per propagator. A prefix field
+ * (jaeger's uberctx-*) cannot be looked up: then this is never true. */
+static bool no_context_headers(core_http_server *s, const tel_propagator *p, struct lws *wsi)
 {
-    unsigned f = tel_propagator_formats(p);
-    if (f & ~(unsigned)(TEL_PROP_TRACECONTEXT | TEL_PROP_BAGGAGE))
-        return false;
-    if ((f & TEL_PROP_TRACECONTEXT) && lws_hdr_custom_length(wsi, "traceparent:", 12) >= 0)
-        return false;
-    if ((f & TEL_PROP_BAGGAGE) && lws_hdr_custom_length(wsi, "baggage:", 8) >= 0)
-        return false;
-    return true;
+    if (TEL_UNLIKELY(s->fields_of != p)) {
+        const char *f[TEL_PROPAGATOR_MAX_FIELDS];
+        size_t n = tel_propagator_fields(p, f, TEL_PROPAGATOR_MAX_FIELDS);
+        s->n_fields = 0;
+        for (size_t i = 0; i < n && s->n_fields >= 0; i++) {
+            int klen = header_key(f[i], s->fields[i].key, sizeof s->fields[i].key);
+            if (klen < 0 || f[i][strlen(f[i]) - 1] == '*') {
+                s->n_fields = -1;
+                break;
+            }
+            s->fields[i].klen = klen;
+            s->fields[i].token = known_token(s, s->fields[i].key, (size_t)klen);
+            s->n_fields++;
+        }
+        s->fields_of = p;
+    }
+    for (int i = 0; i < s->n_fields; i++) {
+        int tok = s->fields[i].token;
+        if (tok >= 0 ? lws_hdr_total_length(wsi, (enum lws_token_indexes)tok) > 0
+                     : lws_hdr_custom_length(wsi, s->fields[i].key, s->fields[i].klen) >= 0)
+            return false;
+    }
+    return s->n_fields >= 0;
 }
 
 /* The server span's attributes whose values outlive it, for method index mi and the interned
@@ -404,7 +419,7 @@ void http_trace_begin(core_http_req *req, struct lws *wsi)
     req->t0 = tracing || s->m_duration ? tel_clock_now_ns() : 0;
     if (tracing) {
         const tel_propagator *p = s->cfg.propagator ? s->cfg.propagator : tel_propagator_global();
-        if (!no_context_headers(p, wsi)) {
+        if (!no_context_headers(s, p, wsi)) {
             tel_carrier car;
             http_carrier_init(s, wsi, &car);
             tel_propagator_extract(p, &car, &req->ctx);

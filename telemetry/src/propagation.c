@@ -204,6 +204,39 @@ unsigned tel_propagator_formats(const tel_propagator *p)
     return p ? p->formats : 0;
 }
 
+size_t tel_propagator_fields(const tel_propagator *p, const char **keys, size_t max)
+{
+    static const char *const tc[] = {"traceparent", "tracestate", NULL};
+    static const char *const bag[] = {"baggage", NULL};
+    static const char *const b3[] = {"b3", NULL};
+    /* b3multi reads the single header first too */
+    static const char *const b3m[] = {"b3",           "x-b3-traceid", "x-b3-spanid",
+                                      "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags",
+                                      NULL};
+    static const char *const jaeger[] = {"uber-trace-id", "uberctx-*", NULL};
+    size_t n = 0;
+    const char *seen[TEL_PROPAGATOR_MAX_FIELDS];
+    for (unsigned i = 0; p && i < p->n; i++) {
+        unsigned bit = 1u << p->order[i];
+        const char *const *f = bit == TEL_PROP_TRACECONTEXT ? tc
+                               : bit == TEL_PROP_BAGGAGE    ? bag
+                               : bit == TEL_PROP_B3         ? b3
+                               : bit == TEL_PROP_B3MULTI    ? b3m
+                                                            : jaeger;
+        for (; *f; f++) {
+            bool dup = false;
+            for (size_t k = 0; k < n && !dup; k++)
+                dup = strcmp(seen[k], *f) == 0;
+            if (dup || n == TEL_PROPAGATOR_MAX_FIELDS)
+                continue;
+            if (keys && n < max)
+                keys[n] = *f;
+            seen[n++] = *f;
+        }
+    }
+    return n;
+}
+
 void tel_propagator_destroy(tel_propagator *p)
 {
     free(p);

@@ -607,6 +607,46 @@ static void test_reserved_path_chars(void)
           "url.path %.*s", p ? (int)p->len : 0, p ? p->v.s : "");
 }
 
+/* A server whose propagator is b3multi: the server span continues a trace given by the X-B3-*
+ * headers or by the single b3 header (the look-up that skips extraction when none of the
+ * propagator's fields is present must find them). */
+static void test_b3_server(void)
+{
+    tel_propagator *b3 = tel_propagator_create("b3multi");
+    core_http_server_config cfg = {.port = 0, .tracer = tracer, .meters = meters, .propagator = b3};
+    core_http_server *s2 = core_http_server_create(&cfg);
+    CHECK(s2 && core_http_server_route(s2, CORE_HTTP_GET, "/v1/servers/{id}", h_get_server,
+                                       NULL) == 0 &&
+              core_http_server_start(s2) == 0,
+          "b3 server");
+    int p2 = s2 ? core_http_server_port(s2) : -1;
+    const char *reqs[] = {"GET /v1/servers/m HTTP/1.1\r\nHost: x\r\n"
+                          "X-B3-TraceId: 463ac35c9f6413ad48485a3953bb6124\r\n"
+                          "X-B3-SpanId: a2fb4a1d1a96d312\r\nX-B3-Sampled: 1\r\n\r\n",
+                          "GET /v1/servers/s HTTP/1.1\r\nHost: x\r\n"
+                          "b3: 463ac35c9f6413ad48485a3953bb6124-a2fb4a1d1a96d312-1\r\n\r\n"};
+    for (size_t i = 0; i < 2 && p2 > 0; i++) {
+        tel_memory_exporter_reset(tt.mem);
+        tu_resp r;
+        int fd = tu_http_raw(p2, reqs[i], strlen(reqs[i]), &r);
+        CHECK(r.status == 200, "b3 request %zu: %d", i, r.status);
+        tu_resp_free(&r);
+        close(fd);
+        wait_spans(2);
+        const tel_span_data *sp = find_span("GET /v1/servers/{id}");
+        char tid[33] = "", psid[17] = "";
+        if (sp) {
+            tel_hex_encode(sp->sc.trace_id, 16, tid);
+            tel_hex_encode(sp->parent_span_id, 8, psid);
+        }
+        CHECK(sp && strcmp(tid, "463ac35c9f6413ad48485a3953bb6124") == 0 &&
+                  strcmp(psid, "a2fb4a1d1a96d312") == 0 && sp->parent_remote,
+              "b3 request %zu: server span trace %s parent %s", i, tid, psid);
+    }
+    core_http_server_destroy(s2);
+    tel_propagator_destroy(b3);
+}
+
 static void test_async_timeout(void)
 {
     tel_memory_exporter_reset(tt.mem);
@@ -1043,6 +1083,7 @@ int main(void)
     test_trace_across_client_and_server(cl);
     test_async_json_and_errors(cl);
     test_reserved_path_chars();
+    test_b3_server();
     test_async_timeout();
     test_websocket();
     test_ws_backpressure();

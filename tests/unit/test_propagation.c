@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -297,6 +298,90 @@ static void test_inject(void **state)
     tel_baggage_unref(ctx.bag);
 }
 
+/* ---- tel_propagator_fields: every key a format writes or reads is listed ---- */
+
+static const char *asked[64];
+static size_t n_asked;
+
+static void note_asked(const char *name)
+{
+    if (n_asked < 64)
+        asked[n_asked++] = name;
+}
+
+static const char *rec_get(void *ud, const char *name, size_t *len)
+{
+    note_asked(name);
+    return tcar_get(ud, name, len);
+}
+
+static size_t rec_get_all(void *ud, const char *name, const char **vals, size_t *lens, size_t max)
+{
+    note_asked(name);
+    return tcar_get_all(ud, name, vals, lens, max);
+}
+
+static bool listed(const char *const *keys, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = strlen(keys[i]);
+        if (keys[i][kl - 1] == '*' ? strncasecmp(keys[i], name, kl - 1) == 0
+                                   : strcasecmp(keys[i], name) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void test_fields(void **state)
+{
+    (void)state;
+    static const char *lists[] = {"tracecontext,baggage", "b3", "b3multi", "jaeger",
+                                  "jaeger,b3,b3multi,tracecontext,baggage", "none"};
+    static const size_t want_n[] = {3, 1, 6, 2, 11, 0};
+    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
+        tel_propagator *p = tel_propagator_create(lists[l]);
+        const char *keys[TEL_PROPAGATOR_MAX_FIELDS];
+        size_t n = tel_propagator_fields(p, keys, TEL_PROPAGATOR_MAX_FIELDS);
+        assert_int_equal(n, want_n[l]);
+        for (size_t i = 0; i < n; i++) {
+            for (const char *c = keys[i]; *c; c++)
+                assert_false(*c >= 'A' && *c <= 'Z');
+            for (size_t k = 0; k < i; k++)
+                assert_string_not_equal(keys[i], keys[k]);
+        }
+        assert_int_equal(tel_propagator_fields(p, NULL, 0), n); /* a count only */
+
+        /* Everything inject writes is listed... */
+        tcar in = {0}, out = {0};
+        tel_context ctx = TEL_CONTEXT_INIT;
+        tcar_add(&in, "traceparent", TP);
+        tcar_add(&in, "tracestate", "k=v");
+        tcar_add(&in, "baggage", "customer_id=c42");
+        extract(&in, &ctx);
+        tel_carrier oc = tcar_carrier(&out);
+        assert_int_equal(tel_propagator_inject(p, &ctx, &oc), TEL_OK);
+        for (size_t i = 0; i < out.n; i++)
+            assert_true(listed(keys, n, out.name[i]));
+        /* ...and so is everything extract asks for (foreach aside: that is the prefix). */
+        n_asked = 0;
+        tel_carrier rc = tcar_carrier(&out);
+        rc.get = rec_get;
+        rc.get_all = rec_get_all;
+        tel_context back = TEL_CONTEXT_INIT;
+        assert_int_equal(tel_propagator_extract(p, &rc, &back), TEL_OK);
+        for (size_t i = 0; i < n_asked; i++)
+            assert_true(listed(keys, n, asked[i]));
+        if (strcmp(lists[l], "none") != 0)
+            assert_true(n_asked > 0);
+        tel_context_cleanup(&back);
+        tel_context_cleanup(&ctx);
+        tcar_clear(&in);
+        tcar_clear(&out);
+        tel_propagator_destroy(p);
+    }
+    assert_int_equal(tel_propagator_fields(NULL, NULL, 0), 0);
+}
+
 static void test_composite_order(void **state)
 {
     (void)state;
@@ -372,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_extract_baggage),
         cmocka_unit_test(test_inject),
         cmocka_unit_test(test_composite_order),
+        cmocka_unit_test(test_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

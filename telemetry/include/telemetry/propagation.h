@@ -89,6 +89,14 @@ tel_propagator *tel_propagator_create(const char *list);
 tel_propagator *tel_propagator_from_env(void);
 /* The TEL_PROP_* bits of p (0 for NULL). */
 unsigned tel_propagator_formats(const tel_propagator *p);
+/* The most carrier keys tel_propagator_fields reports. */
+#define TEL_PROPAGATOR_MAX_FIELDS 12
+/* The carrier keys p reads and writes (the Fields operation of the OpenTelemetry propagator
+ * API), lowercase, in format order, each once: up to max of them into keys (static strings).
+ * Returns how many there are. A key ending in '*' stands for every key with that prefix
+ * (jaeger's "uberctx-*" baggage). A transport that can look keys up cheaply may skip extraction
+ * when none of them is present: extraction would leave the context empty. */
+size_t tel_propagator_fields(const tel_propagator *p, const char **keys, size_t max);
 /* Frees p (NULL allowed). Must not be the global propagator. */
 void tel_propagator_destroy(tel_propagator *p);
 

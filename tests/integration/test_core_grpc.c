@@ -590,8 +590,10 @@ static void scenario_c2c(void)
     protobuf_c_message_free_unpacked(&reply->base, NULL);
     CHECK(atomic_load(&handler_current_ok) == 1 && atomic_load(&handler_current_bad) == 0,
           "the server span is the handler's current span");
+    /* The 5 s deadline crosses as a grpc-timeout header, which gRPC rounds up to its unit,
+     * and is re-anchored on the server's clock: a few ms over 5000 is normal (seen: 5007). */
     int64_t left = atomic_load(&last_deadline_left);
-    CHECK(left > 3000 && left <= 5000, "deadline visible to the handler: %lld ms left",
+    CHECK(left > 3000 && left <= 5100, "deadline visible to the handler: %lld ms left",
           (long long)left);
     rc = unary_call(ch, NULL, "no deadline", 0, 0, 0, NULL, &st);
     CHECK(rc == CORE_OK, "unary without deadline");

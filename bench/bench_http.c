@@ -455,9 +455,14 @@ int main(int argc, char **argv)
             }
             n_ok = rounds;
         }
-        double ov = median(pair, n_ok);
+        double ov = median(pair, n_ok); /* sorts pair */
         double t = median(t_ok, n_ok), u = median(u_ok, n_ok);
         const char *suffix = c == 0 ? "" : ".c2";
+        /* The spread behind the median: how far one round is from the next on this machine. */
+        fprintf(stderr, "%2d connections, req/s overhead per round (sorted):", conns[c]);
+        for (int r = 0; r < n_ok; r++)
+            fprintf(stderr, " %.2f", pair[r]);
+        fprintf(stderr, "\n");
         char name[64];
         snprintf(name, sizeof name, "http.server.rps.traced%s", suffix);
         bench_print(name, t, "req/s");

@@ -364,14 +364,10 @@ static inline bool exemplar_sampled(tel__exslot *x, uint64_t prev)
 static void exemplar_offer(const tel_instrument *in, tel__series *s, uint32_t slot, uint64_t vbits)
 {
     tel_span *cur = tel_span_current();
-    if (!cur) {
-        if (in->ex_mode == 1)
-            return; /* trace based: nothing to keep without a span */
-        exemplar_keep(in, s, slot, vbits, NULL, 0);
-        return;
-    }
-    tel_span_context sc = tel_span_get_context(cur);
-    exemplar_keep(in, s, slot, vbits, &sc, 0);
+    tel_span_context sc;
+    if (cur)
+        sc = tel_span_get_context(cur);
+    exemplar_keep(in, s, slot, vbits, cur ? &sc : NULL, 0);
 }
 
 static bool exemplar_read(tel__exslot *x, bool is_int, tel_exemplar *out)

@@ -159,13 +159,6 @@ static void copy_inline(tel_span_data *dst, const tel_span_data *src, const char
     }
 }
 
-void tel_span_data_move(tel_span_data *dst, tel_span_data *src)
-{
-    copy_inline(dst, src, src->arena);
-    src->extra = NULL;
-    src->ts = NULL;
-}
-
 void tel__span_data_move_raw(tel_span_data *dst, tel_span_data *src)
 {
     memcpy(dst, src, offsetof(tel_span_data, attrs) + (size_t)src->n_attrs * sizeof(tel_attr));
@@ -180,6 +173,11 @@ void tel__span_data_move_rebased(tel_span_data *dst, tel_span_data *src, const c
     copy_inline(dst, src, base);
     src->extra = NULL;
     src->ts = NULL;
+}
+
+void tel_span_data_move(tel_span_data *dst, tel_span_data *src)
+{
+    tel__span_data_move_rebased(dst, src, src->arena);
 }
 
 void tel_span_data_release(tel_span_data *d)

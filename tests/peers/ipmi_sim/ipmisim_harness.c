@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -127,14 +128,44 @@ static int write_file(const char *dir, const char *name, const char *text, mode_
     return close(fd);
 }
 
+/* How many UDP sockets are bound to port (from /proc/net/udp and udp6; -1: unknown). */
+static int udp_port_users(int port)
+{
+    const char *files[] = {"/proc/net/udp", "/proc/net/udp6"};
+    int n = 0;
+    for (size_t i = 0; i < 2; i++) {
+        FILE *f = fopen(files[i], "r");
+        if (!f)
+            return -1;
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            char local[128];
+            unsigned p;
+            /* "  sl  local_address rem_address ...": local_address is ADDR:PORT in hex */
+            if (sscanf(line, " %*d: %127s", local) == 1) {
+                const char *colon = strrchr(local, ':');
+                if (colon && sscanf(colon + 1, "%x", &p) == 1 && (int)p == port)
+                    n++;
+            }
+        }
+        fclose(f);
+    }
+    return n;
+}
+
 /* A UDP port on 127.0.0.1 that is free right now, below 32768: libipmiconsole 1.6.10 cannot
  * connect to higher ports (its getaddrinfo call fails with "Servname not supported for
  * ai_socktype", reported as "hostname invalid"), and the kernel's ephemeral range starts above. */
 static int free_udp_port(void)
 {
     static unsigned seed;
-    if (!seed)
-        seed = (unsigned)getpid() ^ (unsigned)now_ms();
+    if (!seed) {
+        /* Test processes start together with neighbouring pids: pid ^ time gave two of them
+         * the same seed, hence the same ports. */
+        if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+            seed = (unsigned)getpid() * 2654435761u ^ (unsigned)now_ms();
+        seed |= 1;
+    }
     for (int attempt = 0; attempt < 200; attempt++) {
         int port = 20000 + (int)(rand_r(&seed) % 12000u);
         int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -528,12 +559,19 @@ ipmisim *ipmisim_create(const ipmisim_config *cfg)
         ipmisim_destroy(s);
         return NULL;
     }
-    /* The port was free when picked; another process may take it before ipmi_sim binds it. */
-    for (int attempt = 0; attempt < 3; attempt++) {
+    /* The port was free when picked; another process may take it before ipmi_sim binds it.
+     * ipmi_sim binds it even when another simulator has it too: then requests may reach the
+     * other one, so a shared port is given up as well. */
+    for (int attempt = 0; attempt < 5; attempt++) {
         s->port = free_udp_port();
         snprintf(s->endpoint, sizeof s->endpoint, "ipmi://127.0.0.1:%d", s->port);
-        if (s->port > 0 && write_config(s) == 0 && ipmisim_start(s) == 0)
-            return s;
+        if (s->port > 0 && write_config(s) == 0 && ipmisim_start(s) == 0) {
+            if (udp_port_users(s->port) <= 1)
+                return s;
+            fprintf(stderr, "ipmisim: UDP port %d is shared with another process; again\n",
+                    s->port);
+            ipmisim_stop(s);
+        }
     }
     ipmisim_destroy(s);
     return NULL;

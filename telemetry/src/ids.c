@@ -1,5 +1,6 @@
 /* Id generation: a per-thread xoshiro256** generator seeded from getrandom(). */
 #include "telemetry/ids.h"
+#include "trace_internal.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -60,11 +61,8 @@ static void rng_seed(rng *r)
     r->seeded = true;
 }
 
-uint64_t tel_random_u64(void)
+static inline uint64_t rng_next(rng *r)
 {
-    rng *r = &tls_rng;
-    if (TEL_UNLIKELY(!r->seeded))
-        rng_seed(r);
     uint64_t *s = r->s;
     const uint64_t result = rotl(s[1] * 5, 7) * 9;
     const uint64_t t = s[1] << 17;
@@ -75,6 +73,35 @@ uint64_t tel_random_u64(void)
     s[2] ^= t;
     s[3] = rotl(s[3], 45);
     return result;
+}
+
+uint64_t tel_random_u64(void)
+{
+    rng *r = &tls_rng;
+    if (TEL_UNLIKELY(!r->seeded))
+        rng_seed(r);
+    return rng_next(r);
+}
+
+void tel__ids_generate(uint8_t *trace_id, uint8_t span_id[TEL_SPAN_ID_SIZE])
+{
+    rng *r = &tls_rng;
+    if (TEL_UNLIKELY(!r->seeded))
+        rng_seed(r);
+    if (trace_id) {
+        uint64_t a, b;
+        do {
+            a = rng_next(r);
+            b = rng_next(r);
+        } while ((a | b) == 0);
+        memcpy(trace_id, &a, 8);
+        memcpy(trace_id + 8, &b, 8);
+    }
+    uint64_t c;
+    do {
+        c = rng_next(r);
+    } while (c == 0);
+    memcpy(span_id, &c, 8);
 }
 
 void tel_trace_id_generate(uint8_t out[TEL_TRACE_ID_SIZE])

@@ -300,12 +300,18 @@ tel__series *tel__series_slow(tel_instrument *in, const tel_attr *a, size_t n)
 
 /* Keeps the measurement (value bits vbits) as slot's exemplar of s when the filter allows it:
  * sc is its span (NULL or invalid: none), time_ns its time (0: now). */
+/* The exemplar filter: whether a measurement with span sc (NULL: none) may become an exemplar. */
+static inline bool exemplar_filter_passes(const tel_instrument *in, const tel_span_context *sc)
+{
+    return in->ex_mode != 1 || (sc && tel_span_context_is_valid(sc) && tel_span_context_is_sampled(sc));
+}
+
 static void exemplar_keep(const tel_instrument *in, tel__series *s, uint32_t slot, uint64_t vbits,
                           const tel_span_context *sc, uint64_t time_ns)
 {
-    bool has_span = sc && tel_span_context_is_valid(sc);
-    if (in->ex_mode == 1 && !(has_span && tel_span_context_is_sampled(sc)))
+    if (!exemplar_filter_passes(in, sc))
         return;
+    bool has_span = sc && tel_span_context_is_valid(sc);
     tel__exslot *x = &s->ex[slot];
     unsigned seq = atomic_load_explicit(&x->seq, memory_order_relaxed);
     if ((seq & 1) || !atomic_compare_exchange_strong_explicit(&x->seq, &seq, seq + 1,
@@ -358,6 +364,34 @@ static inline bool exemplar_sampled(tel__exslot *x, uint64_t prev)
     if (n > UINT32_MAX)
         n = UINT32_MAX;
     return (((uint64_t)ex_rand32() * n) >> 32) == 0;
+}
+
+/* Whether a sum's measurement that passed the filter replaces the series' exemplar: the nth
+ * since the last collection does with probability 1/n (the spec's SimpleFixedSizeExemplarReservoir
+ * of one). The count is advanced with a relaxed load and store rather than an atomic add: two
+ * racing threads may count as one, which only skews that draw a little. */
+static inline bool sum_exemplar_sampled(tel__exslot *x)
+{
+    uint64_t n = atomic_load_explicit(&x->base, memory_order_relaxed) + 1;
+    atomic_store_explicit(&x->base, n, memory_order_relaxed);
+    if (n == 1)
+        return true;
+    if (n > UINT32_MAX)
+        n = UINT32_MAX;
+    return (((uint64_t)ex_rand32() * n) >> 32) == 0;
+}
+
+/* A sum's measurement offered to its reservoir with the calling thread's current span: the
+ * filter first (trace_based: a sampled current span), then the draw, and only a kept one reads
+ * the clock and writes the slot. */
+static void sum_exemplar_offer(const tel_instrument *in, tel__series *s, uint64_t vbits)
+{
+    tel_span *cur = tel_span_current();
+    tel_span_context sc;
+    if (cur)
+        sc = tel_span_get_context(cur);
+    if (exemplar_filter_passes(in, cur ? &sc : NULL) && sum_exemplar_sampled(&s->ex[0]))
+        exemplar_keep(in, s, 0, vbits, cur ? &sc : NULL, 0);
 }
 
 /* exemplar_keep with the calling thread's current span, now. */
@@ -446,7 +480,7 @@ void tel_counter_add(tel_instrument *c, double value, const tel_attr *attrs, siz
         vbits = d2u(value);
     }
     if (TEL_UNLIKELY(c->ex_mode))
-        exemplar_offer(c, s, 0, vbits);
+        sum_exemplar_offer(c, s, vbits);
 }
 
 static inline void counter_add_int(tel_instrument *c, tel__series *s, int64_t value)
@@ -460,7 +494,7 @@ static inline void counter_add_int(tel_instrument *c, tel__series *s, int64_t va
         vbits = d2u((double)value);
     }
     if (TEL_UNLIKELY(c->ex_mode))
-        exemplar_offer(c, s, 0, vbits);
+        sum_exemplar_offer(c, s, vbits);
 }
 
 /* Whether an integer add of value to c is allowed: a sum instrument, and no negative value for a
@@ -1176,10 +1210,14 @@ int tel__collect(tel_meter_provider *p, tel__collection *c)
                     pt->value.d = u2d(v);
             }
             pt->exemplars = ex;
-            if (in->rec == TEL__REC_HIST) /* the buckets' reservoirs start a new interval */
+            /* The reservoirs start a new interval: a histogram's buckets from their counts, a
+             * sum's from no measurement. */
+            if (in->rec == TEL__REC_HIST)
                 for (uint32_t e = 0; e < s->n_ex && e <= in->n_bounds; e++)
                     atomic_store_explicit(&s->ex[e].base, pt->bucket_counts[e],
                                           memory_order_relaxed);
+            else if (in->rec == TEL__REC_SUM && s->n_ex)
+                atomic_store_explicit(&s->ex[0].base, 0, memory_order_relaxed);
             bool ex_int = in->is_int && in->rec != TEL__REC_HIST;
             for (uint32_t e = 0; e < s->n_ex; e++)
                 if (exemplar_read(&s->ex[e], ex_int, ex))

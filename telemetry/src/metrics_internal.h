@@ -152,7 +152,8 @@ typedef struct tel__exslot {
     _Atomic uint64_t tid[2];
     _Atomic uint64_t sid;
     /* Histogram slots: the bucket's count at the last collection (the reservoir's interval
-     * starts there; see exemplar_sampled). */
+     * starts there; see exemplar_sampled). Sum slots: the measurements offered since the last
+     * collection (see sum_exemplar_sampled). */
     _Atomic uint64_t base;
 } tel__exslot;
 

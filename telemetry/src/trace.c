@@ -395,14 +395,13 @@ static tel_span_impl *span_begin(tel_tracer *t, const char *name, tel_span_kind 
         d->sc.flags = psc->flags & TEL_FLAG_RANDOM;
         d->ts = parent->ts ? tel_tracestate_ref(parent->ts) : NULL;
     } else {
-        tel_trace_id_generate(d->sc.trace_id);
         memset(d->parent_span_id, 0, TEL_SPAN_ID_SIZE);
         d->has_parent = false;
         d->parent_remote = false;
         d->sc.flags = TEL_FLAG_RANDOM;
         d->ts = NULL;
     }
-    tel_span_id_generate(d->sc.span_id);
+    tel__ids_generate(psc ? NULL : d->sc.trace_id, d->sc.span_id);
     d->sc.remote = false;
     bool sampled;
     if (p->sampler.kind == TEL_SAMPLER_ALWAYS_ON)

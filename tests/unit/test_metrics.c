@@ -574,6 +574,70 @@ static void test_exemplar_reservoir_uniform(void **state)
     mt_cleanup(&e);
 }
 
+/* A sum's exemplar is a uniform pick too (SimpleFixedSizeExemplarReservoir of one): four adds
+ * per interval kept about equally often, the first add of an interval always replaces; under the
+ * trace based filter, adds without a sampled span are not offered (they neither replace the
+ * exemplar nor count towards the draw). */
+static void test_exemplar_sum_reservoir(void **state)
+{
+    (void)state;
+    mt_env e;
+    mt_init(&e, 0, TEL_EXEMPLAR_ALWAYS_ON);
+    tel_instrument *c1 = tel_meter_create(e.m, TEL_INSTR_UP_DOWN_COUNTER, "ex.sum",
+                                          &(tel_instrument_opts){.value_is_int = true});
+    tel_bound_attrs *b = tel_instrument_bind(c1, NULL, 0);
+    assert_non_null(b);
+    tel__collection c;
+    int kept[5] = {0};
+    const int rounds = 2000;
+    for (int r = 0; r < rounds; r++) {
+        for (int v = 1; v <= 4; v++)
+            tel_counter_add_int_bound(c1, b, v);
+        const tel_metric *m = collect(&e, &c, "ex.sum");
+        assert_int_equal(m->points[0].n_exemplars, 1);
+        int64_t v = m->points[0].exemplars[0].value.i;
+        assert_true(v >= 1 && v <= 4);
+        kept[v]++;
+        tel__collection_free(&c);
+    }
+    for (int v = 1; v <= 4; v++) /* Binomial(2000, 1/4); keep-last would give 2000 for 4 */
+        assert_in_range(kept[v], 380, 620);
+    tel_counter_add_int(c1, -7, NULL, 0);
+    const tel_metric *m = collect(&e, &c, "ex.sum");
+    assert_int_equal(m->points[0].exemplars[0].value.i, -7);
+    tel__collection_free(&c);
+    mt_cleanup(&e);
+
+    /* Trace based: one add in a sampled span among many without; it is the one kept. */
+    mt_init(&e, 0, TEL_EXEMPLAR_TRACE_BASED);
+    tel_instrument *c2 = tel_meter_create(e.m, TEL_INSTR_COUNTER, "ex.sum2",
+                                          &(tel_instrument_opts){.value_is_int = true});
+    tel_tracer_provider_config tc = {0};
+    tc.has_sampler = true;
+    tel_sampler_init(&tc.sampler, TEL_SAMPLER_ALWAYS_ON, 0);
+    tel_tracer_provider *tp = tel_tracer_provider_create(&tc);
+    tel_tracer *t = tel_tracer_get(tp, "t", NULL);
+    for (int r = 0; r < 50; r++) {
+        for (int i = 0; i < 20; i++)
+            tel_counter_add_int(c2, 1, NULL, 0);
+        tel_span *s = tel_span_start(t, "work", TEL_SPAN_KIND_INTERNAL, NULL);
+        tel_span *prev = tel_span_set_current(s);
+        tel_counter_add_int(c2, 2, NULL, 0);
+        tel_span_context sc = tel_span_get_context(s);
+        tel_span_set_current(prev);
+        tel_span_end(s);
+        for (int i = 0; i < 20; i++)
+            tel_counter_add_int(c2, 1, NULL, 0);
+        m = collect(&e, &c, "ex.sum2");
+        assert_int_equal(m->points[0].n_exemplars, 1);
+        assert_int_equal(m->points[0].exemplars[0].value.i, 2);
+        assert_memory_equal(m->points[0].exemplars[0].span_id, sc.span_id, TEL_SPAN_ID_SIZE);
+        tel__collection_free(&c);
+    }
+    tel_tracer_provider_destroy(tp);
+    mt_cleanup(&e);
+}
+
 /* tel_histogram_record_bound_at: the exemplar takes the given span and time, not the current
  * span (there is none here) nor the clock; the trace based filter judges the given span. */
 static void test_exemplar_explicit_span(void **state)
@@ -883,6 +947,7 @@ int main(void)
         cmocka_unit_test(test_cardinality_default_limit),
         cmocka_unit_test(test_exemplar_filters),
         cmocka_unit_test(test_exemplar_reservoir_uniform),
+        cmocka_unit_test(test_exemplar_sum_reservoir),
         cmocka_unit_test(test_exemplar_explicit_span),
         cmocka_unit_test(test_exemplar_filter_from_env),
         cmocka_unit_test(test_disabled_provider),

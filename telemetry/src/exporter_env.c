@@ -5,31 +5,12 @@
 #include "otlp_internal.h"
 #include "telemetry/env.h"
 
-/* The exporter `var` names for `signal` (def when unset); NULL for "none" or on failure. */
-static tel__exporter *exporter_from_env(tel_otlp_signal signal, const char *var, const char *def,
-                                        bool *simple)
+/* The exporter called `name` (lowercase) for `signal`; NULL for "none" or on failure. *simple is
+ * set for console (a simple processor suits it). */
+static tel__exporter *exporter_named(tel_otlp_signal signal, const char *var, const char *name,
+                                     bool *simple)
 {
     *simple = false;
-    char name[32];
-    snprintf(name, sizeof name, "%s", def);
-    const char *v = tel_env_str(var);
-    if (v) {
-        /* The first member of a comma-separated list, trimmed and lowercased. */
-        const char *p = v;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        size_t n = 0;
-        while (p[n] && p[n] != ',' && n + 1 < sizeof name)
-            n++;
-        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-            n--;
-        for (size_t i = 0; i < n; i++)
-            name[i] = (char)tolower((unsigned char)p[i]);
-        name[n] = '\0';
-        if (strchr(v, ','))
-            tel__otlp_log("warn", "%s lists several exporters; only the first (%s) is used", var,
-                          name);
-    }
     const char *sig = tel_otlp_signal_name(signal);
     if (strcmp(name, "none") == 0) return NULL;
     if (strcmp(name, "console") == 0) {
@@ -61,6 +42,67 @@ static tel__exporter *exporter_from_env(tel_otlp_signal signal, const char *var,
                       tel_otlp_protocol_name(cfg.protocol), sig);
     tel_otlp_config_cleanup(&cfg);
     return e;
+}
+
+#define MAX_LISTED 4 /* otlp, console, file, and one unknown name meaning otlp */
+#define NAME_MAX_LEN 32
+
+/* The exporters `var` lists for `signal` (def when unset or empty), comma-separated, each name
+ * trimmed and lowercased: one exporter, or a fan-out over several (each batch goes to all of
+ * them). A name listed twice is used once; "none" among other names is ignored (warned).
+ * NULL for "none" or when no listed exporter could be made. *simple is set when the only
+ * exporter is console. */
+static tel__exporter *exporter_from_env(tel_otlp_signal signal, const char *var, const char *def,
+                                        bool *simple)
+{
+    *simple = false;
+    const char *v = tel_env_str(var);
+    if (!v || !*v) v = def;
+    char names[MAX_LISTED][NAME_MAX_LEN];
+    size_t n = 0;
+    bool none = false;
+    for (const char *p = v; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        size_t len = 0;
+        while (p[len] && p[len] != ',')
+            len++;
+        size_t t = len;
+        while (t && (p[t - 1] == ' ' || p[t - 1] == '\t'))
+            t--;
+        if (t) {
+            char name[NAME_MAX_LEN];
+            size_t k = t < sizeof name - 1 ? t : sizeof name - 1;
+            for (size_t i = 0; i < k; i++)
+                name[i] = (char)tolower((unsigned char)p[i]);
+            name[k] = '\0';
+            bool dup = false;
+            for (size_t i = 0; i < n; i++)
+                dup |= strcmp(names[i], name) == 0;
+            if (strcmp(name, "none") == 0)
+                none = true;
+            else if (dup)
+                tel__otlp_log("warn", "%s lists \"%s\" twice; it is used once", var, name);
+            else if (n == MAX_LISTED)
+                tel__otlp_log("warn", "%s lists more than %d exporters; \"%s\" is ignored", var,
+                              MAX_LISTED, name);
+            else
+                memcpy(names[n++], name, k + 1);
+        }
+        p += len;
+    }
+    if (n == 0) return NULL; /* "none" (or nothing but separators) */
+    if (none)
+        tel__otlp_log("warn", "%s lists \"none\" with other exporters; \"none\" is ignored", var);
+    tel__exporter *made[MAX_LISTED];
+    size_t m = 0;
+    bool simple_one = false;
+    for (size_t i = 0; i < n; i++) {
+        tel__exporter *e = exporter_named(signal, var, names[i], &simple_one);
+        if (e) made[m++] = e;
+    }
+    *simple = m == 1 && n == 1 && simple_one;
+    return tel__fanout_exporter_create(signal, made, m);
 }
 
 tel_span_exporter *tel_span_exporter_from_env(bool *simple)

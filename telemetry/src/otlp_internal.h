@@ -147,6 +147,11 @@ tel__exporter *tel__otlp_exporter_create(tel_otlp_signal signal, const tel_otlp_
                                          tel_otlp_transport *transport);
 tel__exporter *tel__file_exporter_create(tel_otlp_signal signal, const char *path);
 tel__exporter *tel__console_exporter_create(tel_otlp_signal signal, FILE *out);
+/* An exporter handing each batch to every one of members[0..n) (exporters of `signal`, owned
+ * from here on, also on failure), in order: the first failure is its result. n == 1 gives
+ * members[0] itself; NULL when n == 0 or out of memory. */
+tel__exporter *tel__fanout_exporter_create(tel_otlp_signal signal, tel__exporter *const *members,
+                                           size_t n);
 
 /* Scope of record i of a record array, and whether records i and j share a scope (the encoders
  * group records by scope): spans by scope pointer, metrics and log records by name and version

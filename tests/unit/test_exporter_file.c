@@ -1,6 +1,7 @@
 /* File exporter (OTLP JSON lines) and exporter selection from OTEL_TRACES_EXPORTER,
  * OTEL_METRICS_EXPORTER and OTEL_LOGS_EXPORTER.
  * ctest-labels: concurrency */
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -165,10 +166,20 @@ static void test_from_env(void **state)
     e->destroy(e);
     assert_int_equal(access(path, F_OK), 0);
 
+    setenv("OTEL_TRACES_EXPORTER", " Console ", 1);
+    e = tel_span_exporter_from_env(&simple);
+    assert_non_null(e);
+    assert_true(simple); /* console alone: a simple processor */
+    e->shutdown(e);
+    e->destroy(e);
+
     setenv("OTEL_TRACES_EXPORTER", " Console , otlp", 1);
     e = tel_span_exporter_from_env(&simple);
     assert_non_null(e);
-    assert_true(simple);
+    assert_false(simple); /* a list: batched, each batch to both */
+    tel_otlp_exporter_stats lst;
+    tel_otlp_exporter_get_stats(e, &lst); /* a fan-out, not the OTLP exporter: zeros */
+    assert_int_equal(lst.exports, 0);
     e->shutdown(e);
     e->destroy(e);
 
@@ -193,6 +204,58 @@ static void test_from_env(void **state)
     e->destroy(e);
     unsetenv("OTEL_TRACES_EXPORTER");
     unsetenv("OTEL_EXPORTER_FILE_PATH");
+    unsetenv("OTEL_EXPORTER_FILE_TRACES_PATH");
+}
+
+/* An exporter list: each batch reaches every listed exporter (the console's stdout is sent to a
+ * file here), a name listed twice is used once, "none" beside others is ignored. */
+static void test_list_fans_out(void **state)
+{
+    (void)state;
+    char fpath[128], cpath[128];
+    snprintf(fpath, sizeof fpath, "%s/list.jsonl", dir);
+    snprintf(cpath, sizeof cpath, "%s/console.out", dir);
+    fflush(stdout);
+    int saved = dup(1);
+    int fd = open(cpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 1);
+    close(fd);
+    setenv("OTEL_TRACES_EXPORTER", "none, FILE,console ,file,,", 1);
+    setenv("OTEL_EXPORTER_FILE_TRACES_PATH", fpath, 1);
+    bool simple = true;
+    tel_span_exporter *e = tel_span_exporter_from_env(&simple);
+    assert_non_null(e);
+    assert_false(simple);
+    tel_attr attrs[] = {TEL_ATTR_STR("k", "v")};
+    tel_span_data d[2];
+    const tel_span_data *spans[2];
+    for (int i = 0; i < 2; i++) {
+        make_span(&d[i], NULL, "fanned", attrs, 1, (uint8_t)i);
+        spans[i] = &d[i];
+    }
+    assert_int_equal(e->export_spans(e, NULL, spans, 2, 0), TEL_OK);
+    assert_int_equal(e->force_flush(e, 1000), TEL_OK);
+    assert_int_equal(e->shutdown(e), TEL_OK);
+    assert_int_equal(e->export_spans(e, NULL, spans, 1, 0), TEL_ESHUTDOWN);
+    e->destroy(e);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    int n_spans;
+    assert_int_equal(check_lines(fpath, &n_spans), 1); /* "file" twice: one exporter, one line */
+    assert_int_equal(n_spans, 2);
+    FILE *f = fopen(cpath, "r");
+    assert_non_null(f);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    int seen = 0;
+    for (const char *p = buf; (p = strstr(p, "fanned")) != NULL; p++)
+        seen++;
+    assert_int_equal(seen, 2); /* the console got the same batch */
+    unsetenv("OTEL_TRACES_EXPORTER");
     unsetenv("OTEL_EXPORTER_FILE_TRACES_PATH");
 }
 
@@ -328,6 +391,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines),
+        cmocka_unit_test(test_list_fans_out),
         cmocka_unit_test(test_concurrent_writers),
         cmocka_unit_test(test_from_env),
         cmocka_unit_test(test_metrics_and_logs_lines),

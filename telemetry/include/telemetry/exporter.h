@@ -80,12 +80,15 @@ void tel_otlp_metric_exporter_get_stats(tel_metric_exporter *exporter,
                                         tel_otlp_exporter_stats *out);
 void tel_otlp_log_exporter_get_stats(tel_log_exporter *exporter, tel_otlp_exporter_stats *out);
 
-/* Which exporter OTEL_TRACES_EXPORTER names: "otlp" (default), "console", "file", "none".
- * Unknown names warn on stderr and mean otlp; a list ("otlp,console") uses its first member
- * and warns. Sets *simple to true when the exporter should sit behind a simple (synchronous)
- * processor (console). Returns NULL for "none" or on failure (the failure is reported on
- * stderr). The file path is OTEL_EXPORTER_FILE_TRACES_PATH, else OTEL_EXPORTER_FILE_PATH, else
- * "traces.jsonl". */
+/* Which exporters OTEL_TRACES_EXPORTER names: "otlp" (default), "console", "file", "none",
+ * or a comma-separated list of them ("otlp,file"): then one exporter handing each batch to every
+ * listed one in turn (a name listed twice counts once; "none" beside others is ignored with a
+ * warning; one member's failure does not keep the batch from the others, and the export returns
+ * the first failure). Names are trimmed and case-insensitive; unknown names warn on stderr and
+ * mean otlp. Sets *simple to true when the only exporter is console (it then suits a simple,
+ * synchronous processor; in a list it is batched like the others). Returns NULL for "none" or
+ * when no listed exporter could be made (the failure is reported on stderr). The file path is
+ * OTEL_EXPORTER_FILE_TRACES_PATH, else OTEL_EXPORTER_FILE_PATH, else "traces.jsonl". */
 tel_span_exporter *tel_span_exporter_from_env(bool *simple);
 
 /* Which exporter OTEL_METRICS_EXPORTER names, by the same rules: "otlp" (default, configured by

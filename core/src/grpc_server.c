@@ -9,6 +9,7 @@
  * worker and from other threads; callbacks run without it held. At zero the span ends, the
  * duration is recorded and everything is freed. */
 #include "core/grpc_server.h"
+#include "telemetry/clock.h"
 
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
@@ -131,6 +132,9 @@ struct core_grpc_call {
     tel_span *span;
     tel_context ctx;
     uint64_t t0;
+    /* when the status was handed to gRPC (0: not yet): the span's end (wall clock) and the
+     * duration's (tel_mono_ns) */
+    uint64_t status_wall_ns, status_mono_ns;
     uint32_t sent_id, recv_id;
     void *user;
 };
@@ -197,9 +201,11 @@ static void call_finalize(core_grpc_call *c)
             tel_span_set_status(c->span, TEL_STATUS_ERROR, core_grpc_status_name(code));
     }
     tel_span_context sc = tel_span_get_context(c->span); /* the duration's exemplar span */
-    tel_span_end(c->span);
+    /* A status that went out ends the call when it was sent; a cancelled or dead call now. */
+    bool sent = c->status_sent && c->status_wall_ns;
+    tel_span_end_at(c->span, sent ? c->status_wall_ns : 0);
     if (s->duration) {
-        double ms = (double)(tel_mono_ns() - c->t0) / 1e6;
+        double ms = (double)((sent ? c->status_mono_ns : tel_mono_ns()) - c->t0) / 1e6;
         /* the set for (method, code) is bound at its first recording, then recorded directly */
         _Atomic(tel_bound_attrs *) *slot = NULL;
         tel_bound_attrs *b = NULL;
@@ -242,6 +248,13 @@ static void msg_event(core_grpc_call *c, bool sent, uint32_t id, size_t size)
 /* Starts a batch holding a reference; c->mu held. Returns false when the core refused it. */
 static bool start_batch(core_grpc_call *c, grpc_op *ops, size_t n, op_tag *tag)
 {
+    /* The call's end is when its status is handed over, read before: the send can wake the
+     * client at once, and this thread may then lose its CPU until long after the client has the
+     * status (a server span outliving its client span). The batch's completion comes later. */
+    if (tag == &c->t_status && !c->status_wall_ns) {
+        c->status_wall_ns = tel_clock_now_ns();
+        c->status_mono_ns = tel_mono_ns();
+    }
     grpc_call_error e = grpc_call_start_batch(c->gc, ops, n, tag, NULL);
     if (e != GRPC_CALL_OK) {
         fprintf(stderr, "core_grpc_server: grpc_call_start_batch failed (%d)\n", (int)e);

@@ -860,6 +860,11 @@ static int write_step(http_conn *c, core_http_req *req)
     p += n;
     req->write_off += n;
     bool final = req->write_off == total;
+    /* The span ends as the last bytes are handed over, read before the write: the write wakes
+     * the client, which on a busy machine can take this CPU until long after it has the answer
+     * (a server span outliving its client span). */
+    if (final && req->t0 && !req->end_wall_ns)
+        req->end_wall_ns = tel_clock_now_ns();
     if (lws_write(wsi, start, (size_t)(p - start), final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0)
         return -1;
     if (!final) {

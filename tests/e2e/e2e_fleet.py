@@ -328,6 +328,29 @@ def check_one_tree(spans, tid, root_name):
     return ids
 
 
+def check_nested(spans, ids, tid, slack_ns=200000):
+    """Every span lies within its parent's time (slack for the processes' clocks): the
+    waterfall a user reads nests, a callee never outlives its caller's wait."""
+    bad = []
+    for s in spans:
+        p = ids.get(s["parent"])
+        if not p:
+            continue
+        if s["start"] < p["start"] - slack_ns or s["end"] > p["end"] + slack_ns:
+            bad.append("  %s/%s starts %+d us, ends %+d us after its parent %s/%s ends "
+                       "(the parent lasted %d us)" % (
+                           s["service"], s["name"], (s["start"] - p["start"]) // 1000,
+                           (s["end"] - p["end"]) // 1000, p["service"], p["name"],
+                           (p["end"] - p["start"]) // 1000))
+    if bad:
+        t0 = min(s["start"] for s in spans)
+        bad.append("the trace (us from its start):")
+        bad += ["  %7d %7d  %s/%s kind=%d" % ((s["start"] - t0) // 1000, (s["end"] - t0) // 1000,
+                                               s["service"], s["name"], s["kind"])
+                for s in sorted(spans, key=lambda x: x["start"])]
+    check(not bad, "trace %s: spans outside their parent's time:\n%s" % (tid, "\n".join(bad)))
+
+
 def find(spans, service, kind=None, name=None, prefix=None):
     out = [s for s in spans if s["service"] == service and (kind is None or s["kind"] == kind)
            and (name is None or s["name"] == name)
@@ -376,6 +399,7 @@ def scenario_trace(build, mode):
         # login: bmcctl -> manager
         sp = run.wait_trace(t_login, ["bmcctl", "bmc-manager"])
         ids = check_one_tree(sp, t_login, "bmcctl login")
+        check_nested(sp, ids, t_login)
         msrv = find(sp, "bmc-manager", SK_SERVER, name="POST /v1/auth/login")
         check(len(msrv) == 1, "login trace: manager server span missing:\n" + show(sp))
         p = ids.get(msrv[0]["parent"])
@@ -386,6 +410,7 @@ def scenario_trace(build, mode):
             sp = run.wait_trace(tid, four)
             log("trace %s (power %s):\n%s" % (tid, action, show(sp)))
             ids = check_one_tree(sp, tid, "bmcctl power")
+            check_nested(sp, ids, tid)
             have = {s["service"] for s in sp}
             check(set(four) <= have, "trace %s lacks services %s" % (tid, set(four) - have))
             # HTTP bmcctl -> gateway

@@ -708,6 +708,29 @@ static bool is_child(json_t *child, json_t *parent)
            strcmp(jstr(child, "traceId", NULL), jstr(parent, "traceId", NULL)) == 0;
 }
 
+/* A span's start or end time (OTLP JSON: a decimal string of Unix nanoseconds). */
+static int64_t span_time(json_t *span, const char *key)
+{
+    return (int64_t)strtoll(jstr(span, key, "0"), NULL, 10);
+}
+
+/* Whether child lies within parent in time, with `slack` ns for the processes' clocks (each
+ * anchors its own TSC clock to CLOCK_REALTIME); prints the offsets when not. A server span that
+ * outlives its client span reads as the callee still working after the caller had its answer. */
+static bool within(json_t *child, json_t *parent, int64_t slack)
+{
+    if (!child || !parent) return false;
+    int64_t ps = span_time(parent, "startTimeUnixNano"), pe = span_time(parent, "endTimeUnixNano");
+    int64_t cs = span_time(child, "startTimeUnixNano"), ce = span_time(child, "endTimeUnixNano");
+    bool ok = cs >= ps - slack && ce <= pe + slack && cs <= ce;
+    if (!ok)
+        fprintf(stderr, "  %s [%s]: starts %+lld us, ends %+lld us after its parent's end "
+                        "(parent lasted %lld us)\n",
+                jstr(child, "name", "?"), jstr(child, "spanId", "?"), (long long)(cs - ps) / 1000,
+                (long long)(ce - pe) / 1000, (long long)(pe - ps) / 1000);
+    return ok;
+}
+
 /* ---- checks shared by the scenarios ---- */
 
 static const char *ipmitool_power(void)
@@ -792,6 +815,12 @@ static void check_trace(const char *trace_id)
     CHECK(is_child(a_srv, g_cli), "agent server span is not a child of the gateway client span");
     CHECK(is_child(a_ipmi, a_srv), "ipmi.power is not a child of the agent server span");
     CHECK(is_child(a_cmd, a_ipmi), "ipmi.chassis_control is not a child of ipmi.power");
+    /* Each span lies within its parent's time: the waterfall a user reads nests. */
+    const int64_t slack = 200000;
+    CHECK(within(g_cli, g_srv, slack), "gateway client span outside its server span");
+    CHECK(within(a_srv, g_cli, slack), "agent server span outside the gateway client span");
+    CHECK(within(a_ipmi, a_srv, slack), "ipmi.power outside the agent server span");
+    CHECK(within(a_cmd, a_ipmi, slack), "ipmi.chassis_control outside ipmi.power");
     if (g_srv)
         CHECK(attr_is(g_srv, "server_id", srv_acme) && attr_is(g_srv, "customer_id", cst_acme) &&
                   attr_is(g_srv, "datacenter", "dc1") && attr_is(g_srv, "agent_id", AGENT_ID) &&

@@ -6,8 +6,9 @@
  *
  * A call is reference counted: one reference per batch in flight plus one for the handler's
  * obligation to complete it (reply/finish). Its mutex serialises batches started from the
- * worker and from other threads; callbacks run without it held. At zero the span ends, the
- * duration is recorded and everything is freed. */
+ * worker and from other threads; callbacks run without it held. At zero the span ends and the
+ * duration is recorded (both as of when the status was handed to gRPC, when it was), and
+ * everything is freed. */
 #include "core/grpc_server.h"
 #include "telemetry/clock.h"
 

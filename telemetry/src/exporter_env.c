@@ -5,10 +5,9 @@
 #include "otlp_internal.h"
 #include "telemetry/env.h"
 
-/* The exporter called `name` (lowercase) for `signal`; NULL for "none" or on failure. *simple is
- * set for console (a simple processor suits it). */
-static tel__exporter *exporter_named(tel_otlp_signal signal, const char *var, const char *name,
-                                     bool *simple)
+/* The exporter called `name` ("otlp", "console", "file" or "none") for `signal`; NULL for
+ * "none" or on failure. *simple is set for console (a simple processor suits it). */
+static tel__exporter *exporter_named(tel_otlp_signal signal, const char *name, bool *simple)
 {
     *simple = false;
     const char *sig = tel_otlp_signal_name(signal);
@@ -29,8 +28,6 @@ static tel__exporter *exporter_named(tel_otlp_signal signal, const char *var, co
         if (!path) path = tel_env_str("OTEL_EXPORTER_FILE_PATH");
         return tel__file_exporter_create(signal, path ? path : def_path);
     }
-    if (strcmp(name, "otlp") != 0)
-        tel__otlp_log("warn", "%s: unknown exporter \"%s\", using otlp", var, name);
     tel_otlp_config cfg;
     if (tel_otlp_config_from_env(&cfg, sig) != TEL_OK) {
         tel__otlp_log("error", "cannot read the OTLP exporter configuration (out of memory)");
@@ -44,12 +41,13 @@ static tel__exporter *exporter_named(tel_otlp_signal signal, const char *var, co
     return e;
 }
 
-#define MAX_LISTED 4 /* otlp, console, file, and one unknown name meaning otlp */
+#define MAX_LISTED 3 /* otlp, console, file */
 #define NAME_MAX_LEN 32
 
 /* The exporters `var` lists for `signal` (def when unset or empty), comma-separated, each name
- * trimmed and lowercased: one exporter, or a fan-out over several (each batch goes to all of
- * them). A name listed twice is used once; "none" among other names is ignored (warned).
+ * trimmed and lowercased (an unknown name means otlp, warned): one exporter, or a fan-out over
+ * several (each batch goes to all of them). A name listed twice is used once; "none" among
+ * other names is ignored (warned).
  * NULL for "none" or when no listed exporter could be made. *simple is set when the only
  * exporter is console. */
 static tel__exporter *exporter_from_env(tel_otlp_signal signal, const char *var, const char *def,
@@ -76,6 +74,11 @@ static tel__exporter *exporter_from_env(tel_otlp_signal signal, const char *var,
             for (size_t i = 0; i < k; i++)
                 name[i] = (char)tolower((unsigned char)p[i]);
             name[k] = '\0';
+            if (strcmp(name, "none") && strcmp(name, "otlp") && strcmp(name, "console") &&
+                strcmp(name, "file")) {
+                tel__otlp_log("warn", "%s: unknown exporter \"%s\", using otlp", var, name);
+                memcpy(name, "otlp", 5);
+            }
             bool dup = false;
             for (size_t i = 0; i < n; i++)
                 dup |= strcmp(names[i], name) == 0;
@@ -98,7 +101,7 @@ static tel__exporter *exporter_from_env(tel_otlp_signal signal, const char *var,
     size_t m = 0;
     bool simple_one = false;
     for (size_t i = 0; i < n; i++) {
-        tel__exporter *e = exporter_named(signal, var, names[i], &simple_one);
+        tel__exporter *e = exporter_named(signal, names[i], &simple_one);
         if (e) made[m++] = e;
     }
     *simple = m == 1 && n == 1 && simple_one;

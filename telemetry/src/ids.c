@@ -75,53 +75,58 @@ static inline uint64_t rng_next(rng *r)
     return result;
 }
 
-uint64_t tel_random_u64(void)
-{
-    rng *r = &tls_rng;
-    if (TEL_UNLIKELY(!r->seeded))
-        rng_seed(r);
-    return rng_next(r);
-}
-
-void tel__ids_generate(uint8_t *trace_id, uint8_t span_id[TEL_SPAN_ID_SIZE])
-{
-    rng *r = &tls_rng;
-    if (TEL_UNLIKELY(!r->seeded))
-        rng_seed(r);
-    if (trace_id) {
-        uint64_t a, b;
-        do {
-            a = rng_next(r);
-            b = rng_next(r);
-        } while ((a | b) == 0);
-        memcpy(trace_id, &a, 8);
-        memcpy(trace_id + 8, &b, 8);
-    }
-    uint64_t c;
-    do {
-        c = rng_next(r);
-    } while (c == 0);
-    memcpy(span_id, &c, 8);
-}
-
-void tel_trace_id_generate(uint8_t out[TEL_TRACE_ID_SIZE])
+/* A trace id from r: two draws, never all zero. */
+static inline void gen_trace_id(rng *r, uint8_t out[TEL_TRACE_ID_SIZE])
 {
     uint64_t a, b;
     do {
-        a = tel_random_u64();
-        b = tel_random_u64();
+        a = rng_next(r);
+        b = rng_next(r);
     } while ((a | b) == 0);
     memcpy(out, &a, 8);
     memcpy(out + 8, &b, 8);
 }
 
-void tel_span_id_generate(uint8_t out[TEL_SPAN_ID_SIZE])
+/* A span id from r: one draw, never zero. */
+static inline void gen_span_id(rng *r, uint8_t out[TEL_SPAN_ID_SIZE])
 {
     uint64_t a;
     do {
-        a = tel_random_u64();
+        a = rng_next(r);
     } while (a == 0);
     memcpy(out, &a, 8);
+}
+
+/* The calling thread's generator, seeded on first use. */
+static inline rng *thread_rng(void)
+{
+    rng *r = &tls_rng;
+    if (TEL_UNLIKELY(!r->seeded))
+        rng_seed(r);
+    return r;
+}
+
+uint64_t tel_random_u64(void)
+{
+    return rng_next(thread_rng());
+}
+
+void tel__ids_generate(uint8_t *trace_id, uint8_t span_id[TEL_SPAN_ID_SIZE])
+{
+    rng *r = thread_rng();
+    if (trace_id)
+        gen_trace_id(r, trace_id);
+    gen_span_id(r, span_id);
+}
+
+void tel_trace_id_generate(uint8_t out[TEL_TRACE_ID_SIZE])
+{
+    gen_trace_id(thread_rng(), out);
+}
+
+void tel_span_id_generate(uint8_t out[TEL_SPAN_ID_SIZE])
+{
+    gen_span_id(thread_rng(), out);
 }
 
 bool tel_span_context_is_valid(const tel_span_context *sc)

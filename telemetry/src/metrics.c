@@ -298,14 +298,16 @@ tel__series *tel__series_slow(tel_instrument *in, const tel_attr *a, size_t n)
 
 /* ---- Exemplars ---- */
 
-/* Keeps the measurement (value bits vbits) as slot's exemplar of s when the filter allows it:
- * sc is its span (NULL or invalid: none), time_ns its time (0: now). */
-/* The exemplar filter: whether a measurement with span sc (NULL: none) may become an exemplar. */
+/* The exemplar filter: whether a measurement with span sc (NULL: none) may become an exemplar
+ * (trace_based: only one in a sampled span). */
 static inline bool exemplar_filter_passes(const tel_instrument *in, const tel_span_context *sc)
 {
-    return in->ex_mode != 1 || (sc && tel_span_context_is_valid(sc) && tel_span_context_is_sampled(sc));
+    return in->ex_mode != 1 ||
+           (sc && tel_span_context_is_valid(sc) && tel_span_context_is_sampled(sc));
 }
 
+/* Keeps the measurement (value bits vbits) as slot's exemplar of s when the filter allows it:
+ * sc is its span (NULL or invalid: none), time_ns its time (0: now). */
 static void exemplar_keep(const tel_instrument *in, tel__series *s, uint32_t slot, uint64_t vbits,
                           const tel_span_context *sc, uint64_t time_ns)
 {
@@ -367,8 +369,8 @@ static inline bool exemplar_sampled(tel__exslot *x, uint64_t prev)
 }
 
 /* Whether a sum's measurement that passed the filter replaces the series' exemplar: the nth
- * since the last collection does with probability 1/n (the spec's SimpleFixedSizeExemplarReservoir
- * of one). The count is advanced with a relaxed load and store rather than an atomic add: two
+ * since the last collection does with probability 1/n (the spec's
+ * SimpleFixedSizeExemplarReservoir of one). The count is advanced with a relaxed load and store rather than an atomic add: two
  * racing threads may count as one, which only skews that draw a little. */
 static inline bool sum_exemplar_sampled(tel__exslot *x)
 {

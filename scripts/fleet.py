@@ -58,9 +58,22 @@ class FleetError(Exception):
 
 def free_port():
     """A TCP port on 127.0.0.1 that is free right now (the kernel's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n):
+    """n distinct TCP ports on 127.0.0.1 that are free right now: the sockets stay bound until
+    all are picked (the kernel can hand out a port it just gave back)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def port_in_use(port):
@@ -143,7 +156,7 @@ class Fleet:
         if ports == "default":
             self.ports = dict(DEFAULT_PORTS)
         else:
-            self.ports = {k: free_port() for k in DEFAULT_PORTS}
+            self.ports = dict(zip(DEFAULT_PORTS, free_ports(len(DEFAULT_PORTS))))
         self.secrets = {
             "BMC_JWT_KEYS": "k1:" + b64key(32),
             "BMC_SERVICE_TOKEN": secrets.token_hex(32),

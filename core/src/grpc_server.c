@@ -960,8 +960,16 @@ int core_grpc_server_start(core_grpc_server *s)
     s->started = true;
     pthread_mutex_unlock(&s->mu);
 
-    grpc_arg args[4];
+    grpc_arg args[5];
     size_t na = 0;
+    /* gRPC binds with SO_REUSEPORT by default: a second server on a port already taken (another
+     * service, a stale configuration) would then share it silently, the kernel spreading
+     * connections between the two (seen: a gateway's calls to "the agent" answered UNIMPLEMENTED
+     * by the gateway's own registry server). Without it, the second bind fails with a clear
+     * error. */
+    args[na].type = GRPC_ARG_INTEGER;
+    args[na].key = GRPC_ARG_ALLOW_REUSEPORT;
+    args[na++].value.integer = 0;
     args[na].type = GRPC_ARG_INTEGER;
     args[na].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[na++].value.integer = s->cfg.max_recv_message;

@@ -1039,6 +1039,19 @@ static void scenario_shutdown(void)
     core_grpc_server *nb = core_grpc_server_create(&bad);
     CHECK(nb && core_grpc_server_start(nb) == CORE_EIO, "unbindable address");
     core_grpc_server_destroy(nb);
+
+    /* A port another server holds is refused, not shared (gRPC's default SO_REUSEPORT would let
+     * both bind and spread connections between them). */
+    core_grpc_server *first = core_grpc_server_create(NULL);
+    CHECK(first && core_grpc_server_start(first) == CORE_OK, "first server on a free port");
+    char taken[32];
+    snprintf(taken, sizeof taken, "127.0.0.1:%d", first ? core_grpc_server_port(first) : 0);
+    core_grpc_server_config same = {.address = taken};
+    core_grpc_server *second = core_grpc_server_create(&same);
+    CHECK(second && core_grpc_server_start(second) == CORE_EIO,
+          "a second server on %s must fail to bind", taken);
+    core_grpc_server_destroy(second);
+    core_grpc_server_destroy(first);
 }
 
 int main(int argc, char **argv)

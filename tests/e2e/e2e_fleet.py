@@ -752,6 +752,7 @@ def scenario_failure_agent(build):
         check(body["error"]["code"] == "agent_unavailable", "error %s" % body)
         check(tid, "no trace id for the failed call")
         sp = run.wait_trace(tid, ["bmcctl", "bmc-gateway"])
+        check_nested(sp, {s["span_id"]: s for s in sp}, tid)
         g = find(sp, "bmc-gateway", SK_SERVER, prefix="POST /v1/servers/")
         check(g and g[0]["attrs"].get("http.response.status_code") == 503,
               "gateway span of the failed call:\n" + show(sp))
@@ -818,6 +819,7 @@ def scenario_failure_bmc(build):
         sp = run.wait_trace(tid, ["bmcctl", "bmc-gateway", "bmc-agent"])
         check(any(s["status"] == 2 and s["service"] == "bmc-agent" for s in sp),
               "no error span at the agent:\n" + show(sp))
+        check_nested(sp, {s["span_id"]: s for s in sp}, tid)
         os.kill(stopped, signal.SIGCONT)
         stopped = None
         deadline = time.time() + 20

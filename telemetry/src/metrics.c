@@ -352,6 +352,14 @@ static inline uint32_t ex_rand32(void)
     return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
 }
 
+/* True with probability 1/n (n >= 1; counts past 2^32 are drawn as 2^32). */
+static inline bool one_in(uint64_t n)
+{
+    if (n > UINT32_MAX)
+        n = UINT32_MAX;
+    return (((uint64_t)ex_rand32() * n) >> 32) == 0;
+}
+
 /* Whether a histogram measurement replaces its bucket's exemplar (slot x), prev being the
  * bucket's count before it: the nth measurement of the bucket since the last collection does
  * with probability 1/n, so the one kept is a uniform pick of the interval's measurements (the
@@ -362,25 +370,29 @@ static inline bool exemplar_sampled(tel__exslot *x, uint64_t prev)
     uint64_t base = atomic_load_explicit(&x->base, memory_order_relaxed);
     if (prev <= base)
         return true; /* the first since the collection (or a collection raced it) */
-    uint64_t n = prev - base + 1;
-    if (n > UINT32_MAX)
-        n = UINT32_MAX;
-    return (((uint64_t)ex_rand32() * n) >> 32) == 0;
+    return one_in(prev - base + 1);
 }
 
 /* Whether a sum's measurement that passed the filter replaces the series' exemplar: the nth
  * since the last collection does with probability 1/n (the spec's
- * SimpleFixedSizeExemplarReservoir of one). The count is advanced with a relaxed load and store rather than an atomic add: two
- * racing threads may count as one, which only skews that draw a little. */
+ * SimpleFixedSizeExemplarReservoir of one). The count is advanced with a relaxed load and
+ * store rather than an atomic add: two racing threads may count as one, which only skews that
+ * draw a little. */
 static inline bool sum_exemplar_sampled(tel__exslot *x)
 {
     uint64_t n = atomic_load_explicit(&x->base, memory_order_relaxed) + 1;
     atomic_store_explicit(&x->base, n, memory_order_relaxed);
-    if (n == 1)
-        return true;
-    if (n > UINT32_MAX)
-        n = UINT32_MAX;
-    return (((uint64_t)ex_rand32() * n) >> 32) == 0;
+    return n == 1 || one_in(n);
+}
+
+/* The calling thread's current span context into *sc: sc, or NULL when there is no span. */
+static inline const tel_span_context *current_context(tel_span_context *sc)
+{
+    tel_span *cur = tel_span_current();
+    if (!cur)
+        return NULL;
+    *sc = tel_span_get_context(cur);
+    return sc;
 }
 
 /* A sum's measurement offered to its reservoir with the calling thread's current span: the
@@ -388,22 +400,17 @@ static inline bool sum_exemplar_sampled(tel__exslot *x)
  * the clock and writes the slot. */
 static void sum_exemplar_offer(const tel_instrument *in, tel__series *s, uint64_t vbits)
 {
-    tel_span *cur = tel_span_current();
-    tel_span_context sc;
-    if (cur)
-        sc = tel_span_get_context(cur);
-    if (exemplar_filter_passes(in, cur ? &sc : NULL) && sum_exemplar_sampled(&s->ex[0]))
-        exemplar_keep(in, s, 0, vbits, cur ? &sc : NULL, 0);
+    tel_span_context buf;
+    const tel_span_context *sc = current_context(&buf);
+    if (exemplar_filter_passes(in, sc) && sum_exemplar_sampled(&s->ex[0]))
+        exemplar_keep(in, s, 0, vbits, sc, 0);
 }
 
 /* exemplar_keep with the calling thread's current span, now. */
 static void exemplar_offer(const tel_instrument *in, tel__series *s, uint32_t slot, uint64_t vbits)
 {
-    tel_span *cur = tel_span_current();
-    tel_span_context sc;
-    if (cur)
-        sc = tel_span_get_context(cur);
-    exemplar_keep(in, s, slot, vbits, cur ? &sc : NULL, 0);
+    tel_span_context buf;
+    exemplar_keep(in, s, slot, vbits, current_context(&buf), 0);
 }
 
 static bool exemplar_read(tel__exslot *x, bool is_int, tel_exemplar *out)

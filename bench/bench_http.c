@@ -41,11 +41,31 @@
  *   http.server.cpu_per_req.{traced,untraced}   microseconds of CPU per request (medians)
  *   http.server.cpu_overhead_pct                 median of the per-round (traced - untraced)
  *                                                / untraced
+ * A run whose span queue overflowed (spans dropped, so not all the work measured) is marked on
+ * its stderr line.
+ *
+ * Back-to-back runs on this kind of machine still differ by several percent from one second to
+ * the next, which is why one bench run could print 2.4 one time and 4.6 the next. The paired
+ * measurement takes that out: a traced and an untraced server run at the same time, both service
+ * threads on the service CPU, each loaded by its own wrk (10 connections) for
+ * BENCH_HTTP_PAIRED_SECONDS (default 3), BENCH_HTTP_PAIRED_SAMPLES times (default 4) per trial;
+ * whatever else happens on the machine slows both alike. The cost compared is each service
+ * thread's CPU time (schedstat, in ns) per completed request. A pair of processes carries a
+ * cost offset of its own (where its memory lands in the caches: about a percent), so there are
+ * BENCH_HTTP_PAIRED_TRIALS trials (default 4; 0: none) with fresh processes:
+ *   http.server.service_ns_per_req.{traced,untraced}   medians over every sample
+ *   http.server.service_overhead_pct                   mean over the trials of the median
+ *                                                      per-sample (traced - untraced) / untraced
+ * This is the service thread's own cost; the export thread's CPU (on the other CPU) is in
+ * http.server.cpu_overhead_pct, not here.
+ *
  * Diagnostics (child runs only): BENCH_HTTP_STATIC=1 answers without SQLite,
  * BENCH_HTTP_NO_TRACES / BENCH_HTTP_NO_METRICS turn one signal off in the traced mode,
  * BENCH_HTTP_NO_DB_TRACES the database's spans only, BENCH_HTTP_NO_PROC records spans but gives
  * them to no processor (nothing queued or exported). */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -160,16 +180,22 @@ static void pin_self(int cpu)
         fprintf(stderr, "bench_http: cannot pin to CPU %d: %s\n", cpu, strerror(errno));
 }
 
-/* Runs wrk (pinned to BENCH_HTTP_WRK_CPU's choice, passed down as argument) and returns its
- * Requests/sec (negative on failure); *requests gets the count. */
-static double run_wrk(int port, int conns, int seconds, int cpu, double *requests)
+/* A wrk run under way: its process and the read end of its stdout. */
+typedef struct wrk_run {
+    pid_t pid;
+    int fd;
+} wrk_run;
+
+/* Starts wrk (pinned to cpu, -1: not pinned) against the server on port: conns connections, one
+ * thread, for seconds. Returns nonzero when it cannot be started. */
+static int wrk_start(wrk_run *w, int port, int conns, int seconds, int cpu)
 {
     char url[128], c[16], d[16];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/servers/42", port);
     snprintf(c, sizeof c, "%d", conns);
     snprintf(d, sizeof d, "%ds", seconds);
     int pfd[2];
-    if (pipe(pfd) != 0)
+    if (pipe2(pfd, O_CLOEXEC) != 0)
         return -1;
     char *argv[] = {"wrk", "-t1", "-c", c, "-d", d, "--latency", url, NULL};
     pid_t pid = fork();
@@ -187,15 +213,24 @@ static double run_wrk(int port, int conns, int seconds, int cpu, double *request
         fprintf(stderr, "bench_http: cannot run wrk: %s\n", strerror(errno));
         return -1;
     }
+    w->pid = pid;
+    w->fd = pfd[0];
+    return 0;
+}
+
+/* Waits for w and returns its Requests/sec (negative on failure); *requests (may be NULL) gets
+ * the count of completed requests. */
+static double wrk_finish(wrk_run *w, double *requests)
+{
     char out[8192];
     size_t len = 0;
     ssize_t n;
-    while ((n = read(pfd[0], out + len, sizeof out - 1 - len)) > 0)
+    while (len < sizeof out - 1 && (n = read(w->fd, out + len, sizeof out - 1 - len)) > 0)
         len += (size_t)n;
     out[len] = '\0';
-    close(pfd[0]);
+    close(w->fd);
     int st;
-    waitpid(pid, &st, 0);
+    waitpid(w->pid, &st, 0);
     if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
         fprintf(stderr, "bench_http: cannot run wrk (is it installed?)\n");
     const char *rps = strstr(out, "Requests/sec:");
@@ -211,6 +246,15 @@ static double run_wrk(int port, int conns, int seconds, int cpu, double *request
         *requests = in ? strtod(p, NULL) : 0;
     }
     return rps ? strtod(rps + 13, NULL) : -1;
+}
+
+/* Runs wrk to the end (see wrk_start, wrk_finish). */
+static double run_wrk(int port, int conns, int seconds, int cpu, double *requests)
+{
+    wrk_run w;
+    if (wrk_start(&w, port, conns, seconds, cpu) != 0)
+        return -1;
+    return wrk_finish(&w, requests);
 }
 
 static double cpu_seconds(void)
@@ -234,6 +278,7 @@ static int child(int conns, int seconds, int server_cpu, int wrk_cpu, int export
     tel_tracer_provider *tp = NULL;
     tel_tracer *tracer = NULL;
     tel_meter_provider *mp = NULL;
+    tel_span_processor *bsp = NULL;
     if (!disabled) {
         tel_tracer_provider_config tc = {0};
         tel_attr svc = TEL_ATTR_STR("service.name", "bench-http");
@@ -243,8 +288,10 @@ static int child(int conns, int seconds, int server_cpu, int wrk_cpu, int export
         tp = tel_tracer_provider_create(&tc);
         tel_bsp_config bc;
         tel_bsp_config_from_env(&bc);
-        if (!getenv("BENCH_HTTP_NO_PROC"))
-            tel_tracer_provider_add_processor(tp, tel_bsp_create(bench_discard_exporter(), &bc));
+        if (!getenv("BENCH_HTTP_NO_PROC")) {
+            bsp = tel_bsp_create(bench_discard_exporter(), &bc);
+            tel_tracer_provider_add_processor(tp, bsp);
+        }
         tracer = tel_tracer_get(tp, "bench-http", "1");
         /* Diagnostic knobs: one signal at a time. */
         if (getenv("BENCH_HTTP_NO_TRACES"))
@@ -290,18 +337,34 @@ static int child(int conns, int seconds, int server_cpu, int wrk_cpu, int export
         return 1;
     pin_self(wrk_cpu); /* this thread only waits for wrk from now on */
     int port = core_http_server_port(srv);
-    run_wrk(port, conns, 1, wrk_cpu, NULL); /* warm-up */
-    double requests = 0;
-    double cpu0 = cpu_seconds();
-    uint64_t wall0 = bench_now();
-    double rps = run_wrk(port, conns, seconds, wrk_cpu, &requests);
-    double cpu = cpu_seconds() - cpu0;
-    double wall = (double)(bench_now() - wall0) / 1e9;
-    /* CPU of this process (service thread, export thread, everything) per request: far less
-     * sensitive than rps to other load on the machine. */
-    printf("rps %.1f cpu_us %.3f util %.3f\n", rps, requests > 0 ? cpu * 1e6 / requests : -1.0,
-           wall > 0 ? cpu / wall : 0.0);
-    fflush(stdout);
+    double rps = 1;
+    if (conns == 0) {
+        /* Serve mode (the paired measurement): the parent loads this server with its own wrk
+         * and reads the service thread's CPU time from /proc; serve until stdin closes. */
+        printf("port %d\n", port);
+        fflush(stdout);
+        char b[64];
+        while (read(0, b, sizeof b) > 0) {
+        }
+    } else {
+        run_wrk(port, conns, 1, wrk_cpu, NULL); /* warm-up */
+        double requests = 0;
+        double cpu0 = cpu_seconds();
+        uint64_t wall0 = bench_now();
+        rps = run_wrk(port, conns, seconds, wrk_cpu, &requests);
+        double cpu = cpu_seconds() - cpu0;
+        double wall = (double)(bench_now() - wall0) / 1e9;
+        /* CPU of this process (service thread, export thread, everything) per request: far
+         * less sensitive than rps to other load on the machine. Spans the queue had no room
+         * for were never exported: a run that drops them measures less than the full work. */
+        tel_bsp_stats bs = {0};
+        if (bsp)
+            tel_bsp_get_stats(bsp, &bs);
+        printf("rps %.1f cpu_us %.3f util %.3f dropped %llu\n", rps,
+               requests > 0 ? cpu * 1e6 / requests : -1.0, wall > 0 ? cpu / wall : 0.0,
+               (unsigned long long)bs.dropped_queue_full);
+        fflush(stdout);
+    }
     core_http_server_destroy(srv);
     core_db_close(db);
     unlink(path);
@@ -317,18 +380,30 @@ static int child(int conns, int seconds, int server_cpu, int wrk_cpu, int export
     return rps > 0 ? 0 : 1;
 }
 
-/* Parent: runs a child with or without the SDK and returns its rps (and CPU per request). */
-static double measure(const char *self, bool traced, int conns, int seconds, double *cpu_us,
-                      double *util)
+/* Parent: starts this program as a child (--child CONNS SECONDS and the CPU choices) with or
+ * without the SDK; *out_fd gets the read end of its stdout, *in_fd (NULL: stdin inherited) the
+ * write end of its stdin. Returns its pid, or -1. */
+static pid_t child_spawn(const char *self, bool traced, int conns, int seconds, int *out_fd,
+                         int *in_fd)
 {
-    int pfd[2];
-    if (pipe(pfd) != 0)
+    int pfd[2], ifd[2] = {-1, -1};
+    if (pipe2(pfd, O_CLOEXEC) != 0)
         return -1;
+    if (in_fd && pipe2(ifd, O_CLOEXEC) != 0) {
+        close(pfd[0]);
+        close(pfd[1]);
+        return -1;
+    }
     pid_t pid = fork();
     if (pid == 0) {
         dup2(pfd[1], 1);
         close(pfd[0]);
         close(pfd[1]);
+        if (in_fd) {
+            dup2(ifd[0], 0);
+            close(ifd[0]);
+            close(ifd[1]);
+        }
         if (traced)
             unsetenv("OTEL_SDK_DISABLED");
         else
@@ -343,13 +418,36 @@ static double measure(const char *self, bool traced, int conns, int seconds, dou
         _exit(127);
     }
     close(pfd[1]);
+    if (in_fd)
+        close(ifd[0]);
+    if (pid < 0) {
+        close(pfd[0]);
+        if (in_fd)
+            close(ifd[1]);
+        return -1;
+    }
+    *out_fd = pfd[0];
+    if (in_fd)
+        *in_fd = ifd[1];
+    return pid;
+}
+
+/* Parent: runs a child with or without the SDK and returns its rps (and CPU per request, the
+ * process's CPU per wall second, the spans it dropped). */
+static double measure(const char *self, bool traced, int conns, int seconds, double *cpu_us,
+                      double *util, double *dropped)
+{
+    int fd;
+    pid_t pid = child_spawn(self, traced, conns, seconds, &fd, NULL);
+    if (pid < 0)
+        return -1;
     char out[256];
     size_t len = 0;
     ssize_t n;
-    while ((n = read(pfd[0], out + len, sizeof out - 1 - len)) > 0)
+    while ((n = read(fd, out + len, sizeof out - 1 - len)) > 0)
         len += (size_t)n;
     out[len] = '\0';
-    close(pfd[0]);
+    close(fd);
     int st;
     waitpid(pid, &st, 0);
     const char *p = strstr(out, "rps ");
@@ -357,6 +455,8 @@ static double measure(const char *self, bool traced, int conns, int seconds, dou
     *cpu_us = q ? strtod(q + 7, NULL) : -1;
     const char *u = strstr(out, "util ");
     *util = u ? strtod(u + 5, NULL) : 0;
+    const char *d = strstr(out, "dropped ");
+    *dropped = d ? strtod(d + 8, NULL) : 0;
     return p ? strtod(p + 4, NULL) : -1;
 }
 
@@ -370,6 +470,121 @@ static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- Paired measurement: both servers on one CPU at once ---- */
+
+/* CPU nanoseconds of process pid's busiest thread (/proc/PID/task/TID/schedstat): the service
+ * thread, as the others wait or export now and then. -1 when unreadable. */
+static double service_cpu_ns(pid_t pid)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    double best = -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[384];
+        snprintf(path, sizeof path, "%s/%s/schedstat", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        unsigned long long ns;
+        if (fscanf(f, "%llu", &ns) == 1 && (double)ns > best)
+            best = (double)ns;
+        fclose(f);
+    }
+    closedir(d);
+    return best;
+}
+
+/* One paired trial: a traced and an untraced server (fresh processes) on the service CPU, each
+ * loaded by its own wrk (half the connections) at the same time, `samples` times for `seconds`;
+ * per sample, each service thread's CPU nanoseconds per completed request into t_ns[i] and
+ * u_ns[i]. Whatever else the machine does during a sample slows both alike, and the scheduler
+ * shares the CPU between them, so the ratio is steady where back-to-back runs are not. Returns
+ * nonzero on failure. */
+static int paired_trial(const char *self, int samples, int seconds, double *t_ns, double *u_ns)
+{
+    pid_t pid[2];
+    int out[2], in[2], port[2];
+    for (int k = 0; k < 2; k++) {
+        pid[k] = child_spawn(self, k == 0, 0, 0, &out[k], &in[k]);
+        if (pid[k] < 0)
+            return -1;
+        char line[64];
+        ssize_t n = read(out[k], line, sizeof line - 1);
+        line[n > 0 ? n : 0] = '\0';
+        port[k] = strncmp(line, "port ", 5) == 0 ? atoi(line + 5) : -1;
+    }
+    int rc = port[0] > 0 && port[1] > 0 ? 0 : -1;
+    for (int i = -1; rc == 0 && i < samples; i++) { /* i = -1: warm-up */
+        double c0[2], c1[2], req[2] = {0, 0};
+        wrk_run w[2];
+        for (int k = 0; k < 2; k++)
+            c0[k] = service_cpu_ns(pid[k]);
+        for (int j = 0; j < 2; j++) { /* who starts first alternates */
+            int k = (i & 1) ? 1 - j : j;
+            if (wrk_start(&w[k], port[k], 10, i < 0 ? 1 : seconds, pin_wrk) != 0)
+                rc = -1;
+        }
+        for (int k = 0; k < 2; k++)
+            if (rc == 0 && wrk_finish(&w[k], &req[k]) <= 0)
+                rc = -1;
+        for (int k = 0; k < 2; k++)
+            c1[k] = service_cpu_ns(pid[k]);
+        if (rc == 0 && i >= 0) {
+            if (c0[0] < 0 || c0[1] < 0 || req[0] <= 0 || req[1] <= 0)
+                rc = -1;
+            else {
+                t_ns[i] = (c1[0] - c0[0]) / req[0];
+                u_ns[i] = (c1[1] - c0[1]) / req[1];
+            }
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        close(in[k]); /* the child serves until its stdin closes */
+        close(out[k]);
+        int st;
+        waitpid(pid[k], &st, 0);
+    }
+    return rc;
+}
+
+/* The paired figures over `trials` trials (fresh processes each: how a process's memory happens
+ * to land in the caches moves its cost by about a percent, so one pair of processes is not
+ * enough). */
+static int paired(const char *self, int trials, int samples, int seconds)
+{
+    double t_all[400], u_all[400], trial_ov[20];
+    int n_all = 0;
+    for (int t = 0; t < trials; t++) {
+        double t_ns[20], u_ns[20], ov[20];
+        if (paired_trial(self, samples, seconds, t_ns, u_ns) != 0) {
+            fprintf(stderr, "bench_http: a paired trial failed\n");
+            return 1;
+        }
+        fprintf(stderr, "paired trial %d, service thread ns/req traced/untraced:", t + 1);
+        for (int i = 0; i < samples; i++) {
+            ov[i] = (t_ns[i] - u_ns[i]) / u_ns[i] * 100.0;
+            t_all[n_all] = t_ns[i];
+            u_all[n_all++] = u_ns[i];
+            fprintf(stderr, " %.0f/%.0f", t_ns[i], u_ns[i]);
+        }
+        trial_ov[t] = median(ov, samples);
+        fprintf(stderr, "; overhead (median) %.2f%%\n", trial_ov[t]);
+    }
+    double sum = 0;
+    for (int t = 0; t < trials; t++)
+        sum += trial_ov[t];
+    bench_print("http.server.service_ns_per_req.traced", median(t_all, n_all), "ns");
+    bench_print("http.server.service_ns_per_req.untraced", median(u_all, n_all), "ns");
+    bench_print("http.server.service_overhead_pct", sum / trials, "pct");
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -407,8 +622,8 @@ int main(int argc, char **argv)
                 bool disturbed = false;
                 for (int k = 0; k < 2; k++) {
                     bool traced = traced_first == (k == 0);
-                    double cpu = 0, util = 0;
-                    double v = measure(self, traced, conns[c], seconds, &cpu, &util);
+                    double cpu = 0, util = 0, dropped = 0;
+                    double v = measure(self, traced, conns[c], seconds, &cpu, &util, &dropped);
                     if (v <= 0) {
                         fprintf(stderr, "bench_http: a run failed (is wrk installed?)\n");
                         return 1;
@@ -420,8 +635,9 @@ int main(int argc, char **argv)
                         disturbed = true;
                     fprintf(stderr,
                             "round %d, %2d connections, %-8s %.0f req/s, %.2f us CPU/req, "
-                            "util %.2f\n",
-                            r + 1, conns[c], traced ? "traced" : "untraced", v, cpu, util);
+                            "util %.2f%s\n",
+                            r + 1, conns[c], traced ? "traced" : "untraced", v, cpu, util,
+                            dropped > 0 ? ", SPANS DROPPED (queue full)" : "");
                 }
                 clean[c][r] = !disturbed;
                 if (!disturbed)
@@ -481,5 +697,16 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "http.server.cpu_overhead_pct%s", suffix);
         bench_print(name, cov, "pct");
     }
+    int trials = getenv("BENCH_HTTP_PAIRED_TRIALS") ? atoi(getenv("BENCH_HTTP_PAIRED_TRIALS")) : 4;
+    int samples = getenv("BENCH_HTTP_PAIRED_SAMPLES") ? atoi(getenv("BENCH_HTTP_PAIRED_SAMPLES")) : 4;
+    int psec = getenv("BENCH_HTTP_PAIRED_SECONDS") ? atoi(getenv("BENCH_HTTP_PAIRED_SECONDS")) : 3;
+    if (trials > 20)
+        trials = 20;
+    if (samples < 1 || samples > 20)
+        samples = 4;
+    if (psec < 1)
+        psec = 3;
+    if (trials > 0 && paired(self, trials, samples, psec) != 0)
+        return 1;
     return 0;
 }

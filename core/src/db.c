@@ -593,10 +593,13 @@ done:
                                  .v.s = e->table};
         if (rc != CORE_OK)
             a[na++] = TEL_ATTR_STR("error.type", rc == CORE_EBUSY ? "busy" : "sqlite_error");
+        /* Failed and one-off statements are bound too (a lookup, not cached), so that their
+         * exemplar is this statement's span as well, not whichever span is current. */
+        tel_bound_attrs *b = tel_instrument_bind(db->duration, a, na);
         if (bindable)
-            e->dur_ok = tel_instrument_bind(db->duration, a, na);
-        if (bindable && e->dur_ok)
-            tel_histogram_record_bound_at(db->duration, e->dur_ok, secs, &sc, t1);
+            e->dur_ok = b;
+        if (b)
+            tel_histogram_record_bound_at(db->duration, b, secs, &sc, t1);
         else
             core_instr_record(db->duration, secs, a, na);
     }

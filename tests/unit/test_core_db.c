@@ -285,6 +285,30 @@ static void probe_durations(const tel_resource *res, const tel_metric *ms, size_
     }
 }
 
+/* The exemplars of db.client.operation.duration's points carrying error.type. */
+typedef struct error_exemplars {
+    uint32_t n;
+    uint8_t span_id[4][TEL_SPAN_ID_SIZE];
+} error_exemplars;
+
+static void probe_error_exemplars(const tel_resource *res, const tel_metric *ms, size_t n,
+                                  void *ud)
+{
+    error_exemplars *p = ud;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(ms[i].name, "db.client.operation.duration") != 0) continue;
+        for (size_t k = 0; k < ms[i].n_points; k++) {
+            const tel_metric_point *pt = &ms[i].points[k];
+            bool err = false;
+            for (uint32_t a = 0; a < pt->n_attrs; a++)
+                if (strcmp(pt->attrs[a].key, "error.type") == 0) err = true;
+            for (uint32_t x = 0; err && x < pt->n_exemplars && p->n < 4; x++)
+                if (pt->exemplars[x].has_span)
+                    memcpy(p->span_id[p->n++], pt->exemplars[x].span_id, TEL_SPAN_ID_SIZE);
+        }
+    }
+}
+
 static void test_traced_queries(void **state)
 {
     core_db *db = open_db(migrations, 3);
@@ -417,6 +441,14 @@ static void test_errors(void **state)
     assert_string_equal(attr_str(d, "db.response.status_code"), "2067");
     assert_string_equal(attr_str(d, "error.type"), "2067");
     assert_null(strstr(d->status_msg, "acme"));
+    /* The failed statement's duration has its own span as exemplar (the filter keeps only
+     * measurements in a sampled span; no span is current here). */
+    error_exemplars ee = {0};
+    assert_int_equal(tel_meter_provider_collect(meters, probe_error_exemplars, &ee), TEL_OK);
+    bool own_span = false;
+    for (uint32_t i = 0; i < ee.n; i++)
+        if (memcmp(ee.span_id[i], d->sc.span_id, TEL_SPAN_ID_SIZE) == 0) own_span = true;
+    assert_true(own_span);
 
     /* Foreign key violation (foreign keys are on) */
     assert_int_equal(core_db_exec(db, NULL, "INSERT INTO servers (customer_id, name) VALUES (?, ?)",

@@ -525,15 +525,17 @@ static int paired_trial(const char *self, int samples, int seconds, double *t_ns
     for (int i = -1; rc == 0 && i < samples; i++) { /* i = -1: warm-up */
         double c0[2], c1[2], req[2] = {0, 0};
         wrk_run w[2];
+        bool started[2] = {false, false};
         for (int k = 0; k < 2; k++)
             c0[k] = service_cpu_ns(pid[k]);
         for (int j = 0; j < 2; j++) { /* who starts first alternates */
             int k = (i & 1) ? 1 - j : j;
-            if (wrk_start(&w[k], port[k], 10, i < 0 ? 1 : seconds, pin_wrk) != 0)
+            started[k] = wrk_start(&w[k], port[k], 10, i < 0 ? 1 : seconds, pin_wrk) == 0;
+            if (!started[k])
                 rc = -1;
         }
         for (int k = 0; k < 2; k++)
-            if (rc == 0 && wrk_finish(&w[k], &req[k]) <= 0)
+            if (started[k] && wrk_finish(&w[k], &req[k]) <= 0)
                 rc = -1;
         for (int k = 0; k < 2; k++)
             c1[k] = service_cpu_ns(pid[k]);
@@ -589,7 +591,8 @@ static int paired(const char *self, int trials, int samples, int seconds)
 
 int main(int argc, char **argv)
 {
-    /* --child CONNS SECONDS [SERVER_CPU WRK_CPU EXPORT_CPU] */
+    /* --child CONNS SECONDS [SERVER_CPU WRK_CPU EXPORT_CPU]; CONNS 0: serve until stdin
+     * closes (the paired measurement) */
     if ((argc == 4 || argc == 7) && strcmp(argv[1], "--child") == 0)
         return child(atoi(argv[2]), atoi(argv[3]), argc == 7 ? atoi(argv[4]) : -1,
                      argc == 7 ? atoi(argv[5]) : -1, argc == 7 ? atoi(argv[6]) : -1);

@@ -104,9 +104,15 @@ static int on_row(void *ud, const core_db_row *row)
 
 static bool static_handler;
 
+/* Requests answered by the handler (serve mode reports it): the service thread is the only
+ * writer. */
+static _Atomic unsigned long long served;
+
 static int h_get_server(core_http_req *req, void *ud)
 {
     (void)ud;
+    atomic_store_explicit(&served, atomic_load_explicit(&served, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     if (static_handler) {
         static const char body[] = "{\"id\":42,\"name\":\"node-0042\",\"bmc_address\":\"10.0.0.42\"}";
         return core_http_respond(req, 200, "application/json", body, sizeof body - 1);
@@ -344,9 +350,14 @@ static int child(int conns, int seconds, int server_cpu, int wrk_cpu, int export
         printf("port %d\n", port);
         fflush(stdout);
         char b[64];
-        while (read(0, b, sizeof b) > 0) {
-        }
-    } else {
+        ssize_t n;
+        while ((n = read(0, b, sizeof b)) > 0) {
+            /* Each line read asks for the count of requests served so far. */
+            for (ssize_t i = 0; i < n; i++)
+                if (b[i] == '\n')
+                    printf("served %llu\n", (unsigned long long)atomic_load(&served));
+            fflush(stdout);
+        }    } else {
         run_wrk(port, conns, 1, wrk_cpu, NULL); /* warm-up */
         double requests = 0;
         double cpu0 = cpu_seconds();

@@ -11,9 +11,45 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static tel__batch *registry;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static inline atomic_size_t *cell_seq(tel__batch *b, size_t pos)
+static inline unsigned char *buffer(tel__batch *b, uint32_t buf)
 {
-    return (atomic_size_t *)(b->cells + (pos & b->mask) * b->stride);
+    return b->cells + (size_t)buf * b->stride;
+}
+
+/* Puts the chain of buffers first .. last (linked through their links, last's link set here)
+ * back on the pool's stack in one CAS. Release: the reads of their records happen before a
+ * producer that takes them writes them. */
+static void pool_push(tel__batch *b, uint32_t first, uint32_t last)
+{
+    uint64_t h = atomic_load_explicit(&b->free_head, memory_order_relaxed);
+    uint64_t nh;
+    do {
+        atomic_store_explicit(tel__batch_link(b, last), (uint32_t)h, memory_order_relaxed);
+        nh = (((h >> 32) + 1) << 32) | (first + 1u);
+    } while (!atomic_compare_exchange_weak_explicit(&b->free_head, &h, nh, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+/* Every buffer on the stack, in order, and every queue entry free. */
+static void pool_and_queue_reset(tel__batch *b)
+{
+    for (size_t i = 0; i <= b->mask; i++) {
+        atomic_store_explicit(tel__batch_link(b, (uint32_t)i), i < b->mask ? (uint32_t)i + 2 : 0,
+                              memory_order_relaxed);
+        atomic_store_explicit(&b->ring[i].seq, i, memory_order_relaxed);
+        b->ring[i].buf = 0;
+    }
+    atomic_store(&b->free_head, 1);
+    atomic_store(&b->enqueue_pos, 0);
+    atomic_store(&b->dequeue_pos, 0);
+}
+
+void tel__batch_reject(tel__batch *b, uint32_t buf)
+{
+    if (b->ops->release_cell)
+        b->ops->release_cell(b->owner, buffer(b, buf) + TEL__BATCH_CELL_HEADER);
+    pool_push(b, buf, buf);
+    tel__batch_note_dropped(b);
 }
 
 static size_t queued(tel__batch *b)
@@ -48,25 +84,37 @@ void tel__batch_wake_full(tel__batch *b)
     pthread_cond_signal(&b->wake);
 }
 
-/* Takes up to max published records into the owner's batch slots. Export thread only (or the
+/* Takes up to max published records into the owner's batch slots first, first + 1, ... and
+ * gives their buffers back to the pool; returns how many. Export thread only (or the
  * shutting-down thread once the export thread is gone). */
-static size_t drain(tel__batch *b, size_t max)
+static size_t drain(tel__batch *b, size_t first, size_t max)
 {
     size_t n = 0;
     size_t pos = atomic_load_explicit(&b->dequeue_pos, memory_order_relaxed);
+    uint32_t chain_first = 0, chain_last = 0;
     while (n < max) {
-        atomic_size_t *seq = cell_seq(b, pos);
-        size_t s = atomic_load_explicit(seq, memory_order_acquire);
+        tel__batch_entry *e = &b->ring[pos & b->mask];
+        size_t s = atomic_load_explicit(&e->seq, memory_order_acquire);
         if ((intptr_t)s - (intptr_t)(pos + 1) < 0)
             break; /* empty, or a producer has not published yet */
-        b->ops->take(b->owner, (unsigned char *)seq + TEL__BATCH_CELL_HEADER, n);
+        uint32_t buf = e->buf;
+        /* The entry is free before its buffer is: a producer holding a buffer always finds a
+         * free entry (tel__batch_reject is for safety only). */
+        atomic_store_explicit(&e->seq, pos + b->mask + 1, memory_order_release);
+        b->ops->take(b->owner, buffer(b, buf) + TEL__BATCH_CELL_HEADER, first + n);
+        if (n == 0)
+            chain_last = buf;
+        else
+            atomic_store_explicit(tel__batch_link(b, buf), chain_first + 1u, memory_order_relaxed);
+        chain_first = buf; /* the last taken goes on top: the stack hands it out first */
         n++;
-        atomic_store_explicit(seq, pos + b->mask + 1, memory_order_release);
         pos++;
     }
-    /* Published once per batch: producers read it, and a per-cell store would bounce its cache
+    /* Published once per drain: producers read it, and a per-record store would bounce its cache
      * line between the cores on every record. */
     atomic_store_explicit(&b->dequeue_pos, pos, memory_order_relaxed);
+    if (n)
+        pool_push(b, chain_first, chain_last);
     return n;
 }
 
@@ -91,17 +139,30 @@ static void timespec_after_ms(struct timespec *ts, uint64_t ms)
     }
 }
 
+static void timespec_at_mono_ns(struct timespec *ts, uint64_t ns)
+{
+    ts->tv_sec = (time_t)(ns / 1000000000u);
+    ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
+/* Takes what is queued every wake_at records (so that buffers go back to the pool soon) into the
+ * batch slots; exports a batch once it is full, and whatever the slots hold when the schedule
+ * delay since the last export has passed, on a flush and at shutdown. */
 static void *export_thread(void *arg)
 {
     tel__batch *b = arg;
+    const size_t batch = b->cfg.max_export_batch_size;
+    const uint64_t delay_ns = (uint64_t)b->cfg.schedule_delay_ms * 1000000u;
+    uint64_t due = tel_mono_ns() + delay_ns; /* the next scheduled export */
+    size_t held = 0;                         /* batch slots [0, held) filled */
     pthread_mutex_lock(&b->lock);
     for (;;) {
         uint64_t flush_target = b->flush_requested;
         bool stopping = b->stopping;
-        if (!stopping && flush_target == b->flush_done &&
-            queued(b) < b->cfg.max_export_batch_size) {
+        if (!stopping && flush_target == b->flush_done && queued(b) < b->wake_at &&
+            tel_mono_ns() < due) {
             struct timespec ts;
-            timespec_after_ms(&ts, b->cfg.schedule_delay_ms);
+            timespec_at_mono_ns(&ts, due);
             while (!b->stopping && b->flush_requested == b->flush_done &&
                    !atomic_load(&b->wake_pending)) {
                 if (pthread_cond_timedwait(&b->wake, &b->lock, &ts) == ETIMEDOUT) break;
@@ -112,13 +173,21 @@ static void *export_thread(void *arg)
         atomic_store(&b->wake_pending, false);
         pthread_mutex_unlock(&b->lock);
 
-        /* Export everything queued now (a scheduled run, a full batch, a flush or shutdown). */
-        size_t n;
-        while ((n = drain(b, b->cfg.max_export_batch_size)) > 0) {
-            export_batch(b, n);
-            if (!stopping && flush_target == b->flush_done &&
-                queued(b) < b->cfg.max_export_batch_size)
-                break;
+        bool all = stopping || flush_target != b->flush_done || tel_mono_ns() >= due;
+        for (;;) {
+            held += drain(b, held, batch - held);
+            if (held < batch)
+                break; /* nothing more queued */
+            export_batch(b, held);
+            held = 0;
+            due = tel_mono_ns() + delay_ns;
+        }
+        if (all) {
+            if (held) {
+                export_batch(b, held);
+                held = 0;
+            }
+            due = tel_mono_ns() + delay_ns;
         }
         if (flush_target != b->flush_done && b->ops->exporter_flush)
             b->ops->exporter_flush(b->owner, b->cfg.export_timeout_ms);
@@ -223,7 +292,7 @@ int tel__batch_shutdown(tel__batch *b, int64_t timeout_ms)
     /* Whatever is still queued can no longer be exported. */
     if (rc == TEL_OK) {
         size_t n;
-        while ((n = drain(b, b->cfg.max_export_batch_size)) > 0) {
+        while ((n = drain(b, 0, b->cfg.max_export_batch_size)) > 0) {
             atomic_fetch_add(&b->export_failed, n);
             b->ops->discard(b->owner, n);
         }
@@ -253,13 +322,15 @@ bool tel__batch_destroy(tel__batch *b)
     pthread_mutex_unlock(&b->lock);
     if (abandoned) return false; /* the detached thread still uses b */
     size_t n;
-    while ((n = drain(b, b->cfg.max_export_batch_size)) > 0)
+    while ((n = drain(b, 0, b->cfg.max_export_batch_size)) > 0)
         b->ops->discard(b->owner, n);
     pthread_mutex_destroy(&b->lock);
     pthread_cond_destroy(&b->wake);
     pthread_cond_destroy(&b->done);
     free(b->cells);
+    free(b->ring);
     b->cells = NULL;
+    b->ring = NULL;
     return true;
 }
 
@@ -303,17 +374,17 @@ static void atfork_child(void)
 {
     for (tel__batch *b = registry; b; b = b->next_all) {
         init_sync(b);
-        /* Empty queue: every cell free again, counters from zero. Records half-moved by threads
-         * that do not exist here are abandoned (what they own leaks in the child only). */
+        /* Empty queue, every buffer back in the pool, counters from zero. Records queued but not
+         * taken are released; those half-moved by threads that do not exist here (a producer
+         * between reserve and publish, the export thread's batch) are abandoned: what they own
+         * leaks in the child only. */
         for (size_t i = 0; i <= b->mask; i++) {
-            atomic_size_t *seq = cell_seq(b, i);
-            size_t s = atomic_load(seq);
+            size_t s = atomic_load(&b->ring[i].seq);
             if ((s & b->mask) == ((i + 1) & b->mask) && s != i && b->ops->release_cell)
-                b->ops->release_cell(b->owner, (unsigned char *)seq + TEL__BATCH_CELL_HEADER);
-            atomic_store(seq, i);
+                b->ops->release_cell(b->owner,
+                                     buffer(b, b->ring[i].buf) + TEL__BATCH_CELL_HEADER);
         }
-        atomic_store(&b->enqueue_pos, 0);
-        atomic_store(&b->dequeue_pos, 0);
+        pool_and_queue_reset(b);
         atomic_store(&b->dropped, 0);
         atomic_store(&b->exported, 0);
         atomic_store(&b->export_failed, 0);
@@ -348,11 +419,19 @@ int tel__batch_init(tel__batch *b, const tel__batch_cfg *cfg, size_t cell_size,
         cap <<= 1;
     b->mask = cap - 1;
     b->stride = (TEL__BATCH_CELL_HEADER + cell_size + 63) & ~(size_t)63;
+    b->wake_at = (uint32_t)(cap / 2 < 128 ? cap / 2 : 128);
+    if (b->wake_at > b->cfg.max_export_batch_size)
+        b->wake_at = b->cfg.max_export_batch_size;
     b->cells = aligned_alloc(64, cap * b->stride);
-    if (!b->cells) return TEL_ENOMEM;
+    b->ring = aligned_alloc(64, (cap * sizeof *b->ring + 63) & ~(size_t)63);
+    if (!b->cells || !b->ring) {
+        free(b->cells);
+        free(b->ring);
+        return TEL_ENOMEM;
+    }
     memset(b->cells, 0, cap * b->stride);
-    for (size_t i = 0; i < cap; i++)
-        atomic_init(cell_seq(b, i), i);
+    memset(b->ring, 0, cap * sizeof *b->ring);
+    pool_and_queue_reset(b);
     init_sync(b);
     pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&registry_lock);

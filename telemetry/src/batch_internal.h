@@ -1,12 +1,22 @@
 /* The engine shared by the batch span processor (bsp.c) and the batch log record processor
- * (log_processor.c): a bounded lock-free MPSC queue of fixed-size cells (Vyukov's bounded queue:
- * a producer reserves a cell with one CAS and publishes it with a release store) and one export
- * thread with scheduled, full-batch, flush and shutdown runs, bounded flush and shutdown, and a
- * fresh empty queue and thread in a child after fork().
+ * (log_processor.c): a bounded lock-free MPMC pool of fixed-size record buffers, a bounded
+ * lock-free MPSC queue of buffer numbers (Vyukov's bounded queue: a producer reserves an entry
+ * with one CAS and publishes it with a release store), and one export thread with scheduled,
+ * full-batch, flush and shutdown runs, bounded flush and shutdown, and a fresh empty queue and
+ * thread in a child after fork().
  *
- * The engine never looks inside a cell: its owner moves records in (between tel__batch_reserve
- * and tel__batch_publish, on the application thread) and out (ops->take, on the export thread),
- * and exports batches of what it took (ops->export_batch). */
+ * Why a pool and a queue of numbers rather than a ring of records: a ring's producer writes every
+ * record to the next cell in turn, so all of it (max_queue_size records, 2 MB for the spans'
+ * defaults) streams through the producing CPU's cache, evicting the service's own data. The pool
+ * hands out the buffer freed last (a stack), and the export thread takes queued records every
+ * `wake_at` records rather than every batch, so a producer cycles through a few hundred KB of
+ * buffers unless the export falls behind; then the pool and queue still hold max_queue_size
+ * records, as configured.
+ *
+ * The engine never looks inside a buffer: its owner moves records in (between
+ * tel__batch_reserve and tel__batch_publish, on the application thread) and out (ops->take, on
+ * the export thread, which gives the buffer back at once), keeps taken records in its batch slots
+ * until a batch is full or due, and exports them (ops->export_batch). */
 #ifndef TELEMETRY_BATCH_INTERNAL_H
 #define TELEMETRY_BATCH_INTERNAL_H
 
@@ -28,20 +38,29 @@ typedef struct tel__batch_cfg {
  * function but release_cell runs on the export thread (or, for discard, on the thread that shuts
  * the processor down once the export thread is gone). */
 typedef struct tel__batch_ops {
-    /* Moves the record in `cell` into the owner's batch slot i (i < max_export_batch_size). */
+    /* Moves the record in buffer `cell` into the owner's batch slot i (i <
+     * max_export_batch_size); the buffer is reused afterwards. */
     void (*take)(void *owner, void *cell, size_t i);
     /* Exports batch slots [0, n) by deadline_ns and releases them; returns TEL_OK or an error. */
     int (*export_batch)(void *owner, size_t n, uint64_t deadline_ns);
     /* Releases batch slots [0, n) without exporting them. */
     void (*discard)(void *owner, size_t n);
-    /* In a child after fork: releases a record published in `cell` but never taken. */
+    /* Releases a record in buffer `cell` that will never be taken: one published but not taken
+     * when the process forked (in the child), or one that could not be queued. May be NULL when
+     * records own nothing. */
     void (*release_cell)(void *owner, void *cell);
     /* The exporter's force_flush (may be NULL) and shutdown (ends an in-flight export). */
     int (*exporter_flush)(void *owner, int64_t timeout_ms);
     void (*exporter_shutdown)(void *owner);
 } tel__batch_ops;
 
-#define TEL__BATCH_CELL_HEADER 16 /* the cell's sequence number, padded to max alignment */
+#define TEL__BATCH_CELL_HEADER 16 /* a buffer's free-list link, padded to max alignment */
+
+/* A queue entry: the buffer number published at the position whose sequence number it holds. */
+typedef struct tel__batch_entry {
+    atomic_size_t seq;
+    uint32_t buf;
+} tel__batch_entry;
 
 typedef struct tel__batch {
     const tel__batch_ops *ops;
@@ -49,10 +68,15 @@ typedef struct tel__batch {
     const char *what; /* "span", "log record": for the warning lines */
     tel__batch_cfg cfg;
 
-    unsigned char *cells; /* cap cells of `stride` bytes, 64-byte aligned */
+    unsigned char *cells; /* cap buffers of `stride` bytes, 64-byte aligned */
     size_t stride;
     size_t mask; /* cap - 1 */
-    _Alignas(64) atomic_size_t enqueue_pos;
+    tel__batch_entry *ring; /* cap queue entries */
+    uint32_t wake_at; /* queued records that wake the export thread: min(batch, 128, cap / 2) */
+    /* Both written by every producer: one line. free_head is the pool's stack top: (ABA tag << 32)
+     * | (buffer number + 1), 0 when the pool is empty. */
+    _Alignas(64) _Atomic uint64_t free_head;
+    atomic_size_t enqueue_pos;
     _Alignas(64) atomic_size_t dequeue_pos; /* written by the export thread only */
     _Alignas(64) atomic_uint_fast64_t dropped;
     atomic_bool wake_pending;
@@ -83,49 +107,78 @@ int tel__batch_init(tel__batch *b, const tel__batch_cfg *cfg, size_t cell_size,
 
 /* Counts a record dropped because the queue is full, with a rate-limited warning line. */
 void tel__batch_note_dropped(tel__batch *b);
-/* Wakes the export thread because a full batch is waiting. */
+/* Wakes the export thread because wake_at records are waiting. */
 void tel__batch_wake_full(tel__batch *b);
 
-/* Reserves the next cell for a producer: returns the cell (to fill, then tel__batch_publish with
- * *pos) or NULL when the queue is full (the record is counted as dropped). Lock-free; never
- * blocks, never allocates. */
-static inline void *tel__batch_reserve(tel__batch *b, size_t *pos_out)
+/* Gives back a buffer whose record could not be queued (cannot happen while the pool holds no
+ * more buffers than the queue has entries; kept for safety): releases the record, counts it as
+ * dropped. */
+void tel__batch_reject(tel__batch *b, uint32_t buf);
+
+static inline _Atomic uint32_t *tel__batch_link(tel__batch *b, uint32_t buf)
+{
+    return (_Atomic uint32_t *)(void *)(b->cells + (size_t)buf * b->stride);
+}
+
+/* Takes a buffer for a producer: returns where to write the record (then tel__batch_publish
+ * with *buf_out) or NULL when every buffer is queued or being exported (the record is counted as
+ * dropped). Lock-free; never blocks, never allocates. */
+static inline void *tel__batch_reserve(tel__batch *b, uint32_t *buf_out)
+{
+    /* Acquire: the link read below, and the export thread's reads of the buffer's previous
+     * record, happen before this producer writes the buffer (the push is a release, and the
+     * pops in between continue its release sequence). */
+    uint64_t h = atomic_load_explicit(&b->free_head, memory_order_acquire);
+    for (;;) {
+        uint32_t top = (uint32_t)h;
+        if (TEL_UNLIKELY(top == 0)) {
+            tel__batch_note_dropped(b);
+            return NULL;
+        }
+        uint32_t next = atomic_load_explicit(tel__batch_link(b, top - 1), memory_order_relaxed);
+        uint64_t nh = (((h >> 32) + 1) << 32) | next;
+        if (atomic_compare_exchange_weak_explicit(&b->free_head, &h, nh, memory_order_acquire,
+                                                  memory_order_acquire)) {
+            /* The next record will go to the next buffer on the stack: start pulling its
+             * lines in for writing. */
+            if (next) {
+                const unsigned char *n = b->cells + (size_t)(next - 1) * b->stride;
+                __builtin_prefetch(n, 1, 3);
+                __builtin_prefetch(n + 64, 1, 3);
+                __builtin_prefetch(n + 128, 1, 3);
+                __builtin_prefetch(n + 192, 1, 3);
+            }
+            *buf_out = top - 1;
+            return b->cells + (size_t)(top - 1) * b->stride + TEL__BATCH_CELL_HEADER;
+        }
+    }
+}
+
+/* Queues the buffer filled since tel__batch_reserve; wakes the export thread once wake_at
+ * records are waiting (rare: not per record). */
+static inline void tel__batch_publish(tel__batch *b, uint32_t buf)
 {
     size_t pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
-    unsigned char *c;
+    tel__batch_entry *e;
     for (;;) {
-        c = b->cells + (pos & b->mask) * b->stride;
-        size_t seq = atomic_load_explicit((atomic_size_t *)c, memory_order_acquire);
+        e = &b->ring[pos & b->mask];
+        size_t seq = atomic_load_explicit(&e->seq, memory_order_acquire);
         intptr_t diff = (intptr_t)seq - (intptr_t)pos;
         if (diff == 0) {
             if (atomic_compare_exchange_weak_explicit(&b->enqueue_pos, &pos, pos + 1,
                                                       memory_order_relaxed, memory_order_relaxed))
                 break;
-        } else if (diff < 0) {
-            tel__batch_note_dropped(b);
-            return NULL;
+        } else if (TEL_UNLIKELY(diff < 0)) {
+            tel__batch_reject(b, buf);
+            return;
         } else {
             pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
         }
     }
-    /* The next producer will write the next cell: start pulling its lines in for writing. */
-    const unsigned char *next = b->cells + ((pos + 1) & b->mask) * b->stride;
-    __builtin_prefetch(next, 1, 3);
-    __builtin_prefetch(next + 64, 1, 3);
-    __builtin_prefetch(next + 128, 1, 3);
-    __builtin_prefetch(next + 192, 1, 3);
-    *pos_out = pos;
-    return c + TEL__BATCH_CELL_HEADER;
-}
-
-/* Publishes the cell reserved at pos; wakes the export thread once a full batch is waiting
- * (rare: not per record). */
-static inline void tel__batch_publish(tel__batch *b, size_t pos)
-{
-    atomic_size_t *seq = (atomic_size_t *)(b->cells + (pos & b->mask) * b->stride);
-    atomic_store_explicit(seq, pos + 1, memory_order_release);
+    e->buf = buf;
+    atomic_store_explicit(&e->seq, pos + 1, memory_order_release);
     if (TEL_UNLIKELY(pos + 1 - atomic_load_explicit(&b->dequeue_pos, memory_order_relaxed) >=
-                     b->cfg.max_export_batch_size) &&
+                     b->wake_at) &&
         !atomic_load_explicit(&b->wake_pending, memory_order_relaxed))
         tel__batch_wake_full(b);
 }

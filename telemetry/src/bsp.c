@@ -1,5 +1,5 @@
-/* Batch span processor: span records in the batch engine's bounded lock-free queue (batch.c) and
- * its export thread. Application threads never block and never allocate here: a full queue drops
+/* Batch span processor: span records in the batch engine's bounded lock-free buffer pool and
+ * queue (batch.c) and its export thread. Application threads never block and never allocate here: a full queue drops
  * the span and counts it. Records are deduplicated and redacted (secrets policy) on the export
  * thread. */
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 #include "batch_internal.h"
 #include "trace_internal.h"
 
-/* A queue cell: a record copied raw by the application thread (tel__span_data_move_raw: no
+/* A queue buffer: a record copied raw by the application thread (tel__span_data_move_raw: no
  * string re-pointing there), its arena strings re-pointed on the export thread from src_arena,
  * the arena they were written in. */
 typedef struct bsp_cell {
@@ -38,12 +38,12 @@ void tel_bsp_config_from_env(tel_bsp_config *c)
 static void bsp_on_end(tel_span_processor *self, tel_span_data *rec)
 {
     bsp *b = (bsp *)self;
-    size_t pos;
-    bsp_cell *cell = tel__batch_reserve(&b->q, &pos);
+    uint32_t buf;
+    bsp_cell *cell = tel__batch_reserve(&b->q, &buf);
     if (!cell) return; /* full: dropped and counted; the caller releases rec */
     cell->src_arena = rec->arena;
     tel__span_data_move_raw(&cell->d, rec);
-    tel__batch_publish(&b->q, pos);
+    tel__batch_publish(&b->q, buf);
 }
 
 /* ---- Batch engine callbacks (export thread) ---- */

@@ -234,11 +234,11 @@ int tel_log_processor_emit(tel_log_processor *p, const tel_log_record *rec)
 {
     if (!p || !rec) return TEL_EINVAL;
     if (atomic_load_explicit(&p->shut, memory_order_relaxed)) return TEL_ESHUTDOWN;
-    size_t pos;
-    log_slot *s = tel__batch_reserve(&p->q, &pos);
+    uint32_t buf;
+    log_slot *s = tel__batch_reserve(&p->q, &buf);
     if (!s) return TEL_EFULL;
     slot_fill(s, rec);
-    tel__batch_publish(&p->q, pos);
+    tel__batch_publish(&p->q, buf);
     return TEL_OK;
 }
 

@@ -15,7 +15,7 @@
  * Ended records are copied into the batch processor's queue rather than handed over in their
  * slots: a slot that went to the export thread and back is cold in the producer's cache (a span
  * start then cost 350 ns instead of 75 in bench_trace), while the copy is of the used part only,
- * into a cell prefetched for writing. */
+ * into a pool buffer prefetched for writing. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,176 @@
+/* Unit tests of the batch engine (batch.c) under the span and log processors: records come out
+ * in order and in full batches although the export thread takes them every wake_at records, and
+ * a producer the export thread keeps up with reuses a few buffers instead of cycling through the
+ * whole queue (which streamed max_queue_size records through the producer's cache).
+ * ctest-labels: concurrency */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batch_internal.h"
+
+#define QUEUE 2048
+#define BATCH 512
+
+typedef struct owner {
+    uint64_t slots[BATCH];
+    uint64_t next_expected; /* export thread only */
+    size_t batches, full_batches, records;
+    bool out_of_order;
+} owner;
+
+static void o_take(void *ow, void *cell, size_t i)
+{
+    owner *o = ow;
+    memcpy(&o->slots[i], cell, sizeof(uint64_t));
+}
+
+static int o_export(void *ow, size_t n, uint64_t deadline_ns)
+{
+    owner *o = ow;
+    (void)deadline_ns;
+    for (size_t i = 0; i < n; i++) {
+        if (o->slots[i] != o->next_expected)
+            o->out_of_order = true;
+        o->next_expected = o->slots[i] + 1;
+    }
+    o->batches++;
+    o->full_batches += n == BATCH;
+    o->records += n;
+    return TEL_OK;
+}
+
+static void o_discard(void *ow, size_t n)
+{
+    (void)ow;
+    (void)n;
+}
+
+static void o_shutdown(void *ow)
+{
+    (void)ow;
+}
+
+static const tel__batch_ops ops = {
+    .take = o_take,
+    .export_batch = o_export,
+    .discard = o_discard,
+    .release_cell = NULL,
+    .exporter_flush = NULL,
+    .exporter_shutdown = o_shutdown,
+};
+
+/* Waits (at most 10 s) until the export thread has taken everything published. */
+static bool wait_taken(tel__batch *b)
+{
+    uint64_t t0 = tel_mono_ns();
+    while (atomic_load(&b->dequeue_pos) != atomic_load(&b->enqueue_pos)) {
+        if (tel_mono_ns() - t0 > 10000000000ull)
+            return false;
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+    return true;
+}
+
+static void test_order_full_batches_and_few_buffers(void **state)
+{
+    (void)state;
+    static owner o;
+    memset(&o, 0, sizeof o);
+    static tel__batch b;
+    tel__batch_cfg cfg = {QUEUE, BATCH, 60000, 1000}; /* no scheduled export during the test */
+    assert_int_equal(tel__batch_init(&b, &cfg, sizeof(uint64_t), &ops, &o, "record"), TEL_OK);
+    assert_true(b.wake_at >= 1 && b.wake_at <= BATCH);
+
+    static bool used[QUEUE];
+    memset(used, 0, sizeof used);
+    size_t distinct = 0;
+    uint64_t v = 0;
+    const int rounds = 40;
+    for (int r = 0; r < rounds; r++) {
+        /* wake_at records wake the export thread, which takes them; then the next round. */
+        for (uint32_t i = 0; i < b.wake_at; i++) {
+            uint32_t buf = 0;
+            uint64_t *cell = tel__batch_reserve(&b, &buf);
+            assert_non_null(cell);
+            assert_true(buf < QUEUE);
+            if (!used[buf]) {
+                used[buf] = true;
+                distinct++;
+            }
+            *cell = v++;
+            tel__batch_publish(&b, buf);
+        }
+        assert_true(wait_taken(&b));
+    }
+    assert_int_equal(tel__batch_force_flush(&b, 5000), TEL_OK);
+    assert_int_equal(tel__batch_shutdown(&b, 5000), TEL_OK);
+    printf("%llu records, wake_at %u: %zu distinct buffers of %d, %zu batches (%zu full)\n",
+           (unsigned long long)v, b.wake_at, distinct, QUEUE, o.batches, o.full_batches);
+    assert_false(o.out_of_order);
+    assert_int_equal(o.records, v);
+    /* Taken every wake_at records, exported in full batches (the flush exports the rest). */
+    assert_int_equal(o.full_batches, v / BATCH);
+    /* A ring would have used min(v, QUEUE) cells: here the buffers freed last come back. */
+    assert_true(distinct <= 2 * (size_t)b.wake_at);
+    tel__batch_stats st;
+    tel__batch_get_stats(&b, &st);
+    assert_int_equal(st.accepted, v);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(st.exported, v);
+    assert_true(tel__batch_destroy(&b));
+}
+
+/* The queue still holds max_queue_size records when the export thread does not take them: a
+ * producer running ahead gets every buffer, then drops. */
+static void test_capacity_when_not_taken(void **state)
+{
+    (void)state;
+    static owner o;
+    memset(&o, 0, sizeof o);
+    static tel__batch b;
+    tel__batch_cfg cfg = {QUEUE, BATCH, 60000, 1000};
+    assert_int_equal(tel__batch_init(&b, &cfg, sizeof(uint64_t), &ops, &o, "record"), TEL_OK);
+    /* Hold the export thread off: it cannot return from its wait (nor be woken: wake_pending
+     * set keeps publish from taking the lock) while the test holds the lock. */
+    pthread_mutex_lock(&b.lock);
+    atomic_store(&b.wake_pending, true);
+    static bool used[QUEUE];
+    memset(used, 0, sizeof used);
+    for (uint64_t v = 0; v < QUEUE; v++) {
+        uint32_t buf = 0;
+        uint64_t *cell = tel__batch_reserve(&b, &buf);
+        assert_non_null(cell);
+        assert_false(used[buf]);
+        used[buf] = true;
+        *cell = v;
+        tel__batch_publish(&b, buf);
+    }
+    uint32_t buf = 0;
+    assert_null(tel__batch_reserve(&b, &buf)); /* every buffer is queued: dropped */
+    pthread_mutex_unlock(&b.lock);
+    assert_int_equal(tel__batch_force_flush(&b, 5000), TEL_OK);
+    assert_int_equal(o.records, QUEUE);
+    assert_false(o.out_of_order);
+    tel__batch_stats st;
+    tel__batch_get_stats(&b, &st);
+    assert_int_equal(st.accepted, QUEUE);
+    assert_int_equal(st.dropped, 1);
+    assert_true(tel__batch_destroy(&b));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_order_full_batches_and_few_buffers),
+        cmocka_unit_test(test_capacity_when_not_taken),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

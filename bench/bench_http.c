@@ -357,7 +357,8 @@ static int child(int conns, int seconds, int server_cpu, int wrk_cpu, int export
                 if (b[i] == '\n')
                     printf("served %llu\n", (unsigned long long)atomic_load(&served));
             fflush(stdout);
-        }    } else {
+        }
+    } else {
         run_wrk(port, conns, 1, wrk_cpu, NULL); /* warm-up */
         double requests = 0;
         double cpu0 = cpu_seconds();
@@ -603,7 +604,7 @@ static int paired(const char *self, int trials, int samples, int seconds)
 int main(int argc, char **argv)
 {
     /* --child CONNS SECONDS [SERVER_CPU WRK_CPU EXPORT_CPU]; CONNS 0: serve until stdin
-     * closes (the paired measurement) */
+     * closes, answering each line read with "served N" (requests so far) */
     if ((argc == 4 || argc == 7) && strcmp(argv[1], "--child") == 0)
         return child(atoi(argv[2]), atoi(argv[3]), argc == 7 ? atoi(argv[4]) : -1,
                      argc == 7 ? atoi(argv[5]) : -1, argc == 7 ? atoi(argv[6]) : -1);

@@ -128,21 +128,16 @@ static void export_batch(tel__batch *b, size_t n)
         atomic_fetch_add_explicit(&b->export_failed, n, memory_order_relaxed);
 }
 
-static void timespec_after_ms(struct timespec *ts, uint64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += (time_t)(ms / 1000);
-    ts->tv_nsec += (long)((ms % 1000) * 1000000);
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
+/* The condition variables' deadlines: an instant of the CLOCK_MONOTONIC clock (tel_mono_ns). */
 static void timespec_at_mono_ns(struct timespec *ts, uint64_t ns)
 {
     ts->tv_sec = (time_t)(ns / 1000000000u);
     ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
+static void timespec_after_ms(struct timespec *ts, uint64_t ms)
+{
+    timespec_at_mono_ns(ts, tel_mono_ns() + ms * 1000000u);
 }
 
 /* Takes what is queued every wake_at records (so that buffers go back to the pool soon) into the

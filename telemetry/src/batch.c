@@ -36,8 +36,9 @@ static void pool_and_queue_reset(tel__batch *b)
     for (size_t i = 0; i <= b->mask; i++) {
         atomic_store_explicit(tel__batch_link(b, (uint32_t)i), i < b->mask ? (uint32_t)i + 2 : 0,
                               memory_order_relaxed);
-        atomic_store_explicit(&b->ring[i].seq, i, memory_order_relaxed);
-        b->ring[i].buf = 0;
+        /* As if published for position i - cap (a lap before the first): never current. */
+        atomic_store_explicit(&b->ring[i], (uint64_t)(uint32_t)(i - b->mask) << 32,
+                              memory_order_relaxed);
     }
     atomic_store(&b->free_head, 1);
     atomic_store(&b->enqueue_pos, 0);
@@ -47,7 +48,7 @@ static void pool_and_queue_reset(tel__batch *b)
 void tel__batch_reject(tel__batch *b, uint32_t buf)
 {
     if (b->ops->release_cell)
-        b->ops->release_cell(b->owner, buffer(b, buf) + TEL__BATCH_CELL_HEADER);
+        b->ops->release_cell(b->owner, buffer(b, buf));
     pool_push(b, buf, buf);
     tel__batch_note_dropped(b);
 }
@@ -93,15 +94,11 @@ static size_t drain(tel__batch *b, size_t first, size_t max)
     size_t pos = atomic_load_explicit(&b->dequeue_pos, memory_order_relaxed);
     uint32_t chain_first = 0, chain_last = 0;
     while (n < max) {
-        tel__batch_entry *e = &b->ring[pos & b->mask];
-        size_t s = atomic_load_explicit(&e->seq, memory_order_acquire);
-        if ((intptr_t)s - (intptr_t)(pos + 1) < 0)
+        uint64_t v = atomic_load_explicit(&b->ring[pos & b->mask], memory_order_acquire);
+        if ((uint32_t)(v >> 32) != (uint32_t)(pos + 1))
             break; /* empty, or a producer has not published yet */
-        uint32_t buf = e->buf;
-        /* The entry is free before its buffer is: a producer holding a buffer always finds a
-         * free entry (tel__batch_reject is for safety only). */
-        atomic_store_explicit(&e->seq, pos + b->mask + 1, memory_order_release);
-        b->ops->take(b->owner, buffer(b, buf) + TEL__BATCH_CELL_HEADER, first + n);
+        uint32_t buf = (uint32_t)v;
+        b->ops->take(b->owner, buffer(b, buf), first + n);
         if (n == 0)
             chain_last = buf;
         else
@@ -111,8 +108,9 @@ static size_t drain(tel__batch *b, size_t first, size_t max)
         pos++;
     }
     /* Published once per drain: producers read it, and a per-record store would bounce its cache
-     * line between the cores on every record. */
-    atomic_store_explicit(&b->dequeue_pos, pos, memory_order_relaxed);
+     * line between the cores on every record. The entries are free before their buffers are: a
+     * producer holding a buffer always finds a free entry (tel__batch_reject is for safety). */
+    atomic_store_explicit(&b->dequeue_pos, pos, memory_order_release);
     if (n)
         pool_push(b, chain_first, chain_last);
     return n;
@@ -324,8 +322,10 @@ bool tel__batch_destroy(tel__batch *b)
     pthread_cond_destroy(&b->done);
     free(b->cells);
     free(b->ring);
+    free(b->links);
     b->cells = NULL;
     b->ring = NULL;
+    b->links = NULL;
     return true;
 }
 
@@ -373,11 +373,11 @@ static void atfork_child(void)
          * taken are released; those half-moved by threads that do not exist here (a producer
          * between reserve and publish, the export thread's batch) are abandoned: what they own
          * leaks in the child only. */
-        for (size_t i = 0; i <= b->mask; i++) {
-            size_t s = atomic_load(&b->ring[i].seq);
-            if ((s & b->mask) == ((i + 1) & b->mask) && s != i && b->ops->release_cell)
-                b->ops->release_cell(b->owner,
-                                     buffer(b, b->ring[i].buf) + TEL__BATCH_CELL_HEADER);
+        size_t end = atomic_load(&b->enqueue_pos);
+        for (size_t pos = atomic_load(&b->dequeue_pos); pos != end; pos++) {
+            uint64_t v = atomic_load(&b->ring[pos & b->mask]);
+            if ((uint32_t)(v >> 32) == (uint32_t)(pos + 1) && b->ops->release_cell)
+                b->ops->release_cell(b->owner, buffer(b, (uint32_t)v));
         }
         pool_and_queue_reset(b);
         atomic_store(&b->dropped, 0);
@@ -406,22 +406,22 @@ int tel__batch_init(tel__batch *b, const tel__batch_cfg *cfg, size_t cell_size,
     b->ops = ops;
     b->owner = owner;
     b->what = what;
-    /* A power of two, and at least 2: with one cell, "published for position p" and "free for
-     * position p + 1" are the same sequence number, and a producer would overwrite a record
-     * the export thread has not taken yet. */
+    /* A power of two (positions map to entries with the mask), at least 2 (wake_at = cap / 2). */
     size_t cap = 2;
     while (cap < b->cfg.max_queue_size)
         cap <<= 1;
     b->mask = cap - 1;
-    b->stride = (TEL__BATCH_CELL_HEADER + cell_size + 63) & ~(size_t)63;
+    b->stride = (cell_size + 63) & ~(size_t)63;
     b->wake_at = (uint32_t)(cap / 2 < 128 ? cap / 2 : 128);
     if (b->wake_at > b->cfg.max_export_batch_size)
         b->wake_at = b->cfg.max_export_batch_size;
     b->cells = aligned_alloc(64, cap * b->stride);
     b->ring = aligned_alloc(64, (cap * sizeof *b->ring + 63) & ~(size_t)63);
-    if (!b->cells || !b->ring) {
+    b->links = aligned_alloc(64, (cap * sizeof *b->links + 63) & ~(size_t)63);
+    if (!b->cells || !b->ring || !b->links) {
         free(b->cells);
         free(b->ring);
+        free(b->links);
         return TEL_ENOMEM;
     }
     memset(b->cells, 0, cap * b->stride);

@@ -1,6 +1,6 @@
 /* The engine shared by the batch span processor (bsp.c) and the batch log record processor
  * (log_processor.c): a bounded lock-free MPMC pool of fixed-size record buffers, a bounded
- * lock-free MPSC queue of buffer numbers (Vyukov's bounded queue: a producer reserves an entry
+ * lock-free MPSC queue of buffer numbers (a bounded ring: a producer reserves an entry
  * with one CAS and publishes it with a release store), and one export thread with scheduled,
  * full-batch, flush and shutdown runs, bounded flush and shutdown, and a fresh empty queue and
  * thread in a child after fork().
@@ -54,13 +54,13 @@ typedef struct tel__batch_ops {
     void (*exporter_shutdown)(void *owner);
 } tel__batch_ops;
 
-#define TEL__BATCH_CELL_HEADER 16 /* a buffer's free-list link, padded to max alignment */
-
-/* A queue entry: the buffer number published at the position whose sequence number it holds. */
-typedef struct tel__batch_entry {
-    atomic_size_t seq;
-    uint32_t buf;
-} tel__batch_entry;
+/* A queue entry, one 64-bit word written by the producer only: (position + 1, truncated to 32
+ * bits) << 32 | buffer number, published for that position. The export thread never writes the
+ * entries (they are free again once dequeue_pos has passed them), so a producer's next write
+ * to an entry's line finds it still in its own cache rather than on the export thread's CPU. A
+ * stale entry holds an older lap's position, which differs from the current one modulo 2^32
+ * because the queue is smaller than that. */
+typedef _Atomic uint64_t tel__batch_entry;
 
 typedef struct tel__batch {
     const tel__batch_ops *ops;
@@ -70,14 +70,22 @@ typedef struct tel__batch {
 
     unsigned char *cells; /* cap buffers of `stride` bytes, 64-byte aligned */
     size_t stride;
+    /* The pool's free-list links, one per buffer (the next buffer number + 1, 0: none), apart
+     * from the buffers: the export thread writes them when it gives buffers back, and inside a
+     * buffer that write would make the producer's next write there fetch the line from the
+     * export thread's CPU; here 16 links share a line, read in one miss. */
+    _Atomic uint32_t *links;
     size_t mask; /* cap - 1 */
-    tel__batch_entry *ring; /* cap queue entries */
+    tel__batch_entry *ring; /* cap queue entries, 8 per line */
     uint32_t wake_at; /* queued records that wake the export thread: min(batch, 128, cap / 2) */
     /* Both written by every producer: one line. free_head is the pool's stack top: (ABA tag << 32)
      * | (buffer number + 1), 0 when the pool is empty. */
     _Alignas(64) _Atomic uint64_t free_head;
     atomic_size_t enqueue_pos;
-    _Alignas(64) atomic_size_t dequeue_pos; /* written by the export thread only */
+    /* Written by the export thread only, once per drain (release: its reads of the entries and
+     * buffers it passed happen before), before the buffers go back to the pool; a producer that
+     * took a buffer with an acquire therefore finds the entries freed with it free. */
+    _Alignas(64) atomic_size_t dequeue_pos;
     _Alignas(64) atomic_uint_fast64_t dropped;
     atomic_bool wake_pending;
     atomic_uint_fast64_t last_warn_ns;
@@ -117,7 +125,7 @@ void tel__batch_reject(tel__batch *b, uint32_t buf);
 
 static inline _Atomic uint32_t *tel__batch_link(tel__batch *b, uint32_t buf)
 {
-    return (_Atomic uint32_t *)(void *)(b->cells + (size_t)buf * b->stride);
+    return &b->links[buf];
 }
 
 /* Takes a buffer for a producer: returns where to write the record (then tel__batch_publish
@@ -149,7 +157,7 @@ static inline void *tel__batch_reserve(tel__batch *b, uint32_t *buf_out)
                 __builtin_prefetch(n + 192, 1, 3);
             }
             *buf_out = top - 1;
-            return b->cells + (size_t)(top - 1) * b->stride + TEL__BATCH_CELL_HEADER;
+            return b->cells + (size_t)(top - 1) * b->stride;
         }
     }
 }
@@ -159,24 +167,18 @@ static inline void *tel__batch_reserve(tel__batch *b, uint32_t *buf_out)
 static inline void tel__batch_publish(tel__batch *b, uint32_t buf)
 {
     size_t pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
-    tel__batch_entry *e;
-    for (;;) {
-        e = &b->ring[pos & b->mask];
-        size_t seq = atomic_load_explicit(&e->seq, memory_order_acquire);
-        intptr_t diff = (intptr_t)seq - (intptr_t)pos;
-        if (diff == 0) {
-            if (atomic_compare_exchange_weak_explicit(&b->enqueue_pos, &pos, pos + 1,
-                                                      memory_order_relaxed, memory_order_relaxed))
-                break;
-        } else if (TEL_UNLIKELY(diff < 0)) {
+    do {
+        /* Full (cannot happen while the pool holds no more buffers than the queue has entries,
+         * see dequeue_pos; kept for safety). */
+        if (TEL_UNLIKELY(pos - atomic_load_explicit(&b->dequeue_pos, memory_order_acquire) >
+                         b->mask)) {
             tel__batch_reject(b, buf);
             return;
-        } else {
-            pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
         }
-    }
-    e->buf = buf;
-    atomic_store_explicit(&e->seq, pos + 1, memory_order_release);
+    } while (!atomic_compare_exchange_weak_explicit(&b->enqueue_pos, &pos, pos + 1,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    atomic_store_explicit(&b->ring[pos & b->mask], (uint64_t)(uint32_t)(pos + 1) << 32 | buf,
+                          memory_order_release);
     if (TEL_UNLIKELY(pos + 1 - atomic_load_explicit(&b->dequeue_pos, memory_order_relaxed) >=
                      b->wake_at) &&
         !atomic_load_explicit(&b->wake_pending, memory_order_relaxed))

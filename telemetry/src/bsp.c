@@ -52,7 +52,7 @@ static void bsp_take(void *owner, void *cell, size_t i)
 {
     bsp *b = owner;
     bsp_cell *c = cell;
-    tel__span_data_move_rebased(&b->batch[i], &c->d, c->src_arena);
+    tel__span_data_take_rebased(&b->batch[i], &c->d, c->src_arena);
     tel__span_data_dedupe_redact(&b->batch[i]);
     b->batch_ptrs[i] = &b->batch[i];
 }

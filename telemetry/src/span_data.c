@@ -168,6 +168,11 @@ void tel__span_data_move_raw(tel_span_data *dst, tel_span_data *src)
     src->ts = NULL;
 }
 
+void tel__span_data_take_rebased(tel_span_data *dst, const tel_span_data *src, const char *base)
+{
+    copy_inline(dst, src, base);
+}
+
 void tel__span_data_move_rebased(tel_span_data *dst, tel_span_data *src, const char *base)
 {
     copy_inline(dst, src, base);

@@ -90,6 +90,10 @@ void tel__span_data_dedupe_redact(tel_span_data *d);
  * src->arena) to dst's arena. Both leave src without extra and ts. */
 void tel__span_data_move_raw(tel_span_data *dst, tel_span_data *src);
 void tel__span_data_move_rebased(tel_span_data *dst, tel_span_data *src, const char *base);
+/* move_rebased without writing src: for a queue buffer read on another thread than the one that
+ * writes it next (a write here would make that thread fetch the line back). src's extra and ts
+ * belong to dst afterwards; src is dead (never released, only overwritten). */
+void tel__span_data_take_rebased(tel_span_data *dst, const tel_span_data *src, const char *base);
 /* Deep copy of a record (clone gets its own extra and tracestate reference). */
 bool tel__span_data_clone(tel_span_data *dst, const tel_span_data *src);
 

@@ -59,6 +59,15 @@
  * This is the service thread's own cost; the export thread's CPU (on the other CPU) is in
  * http.server.cpu_overhead_pct, not here.
  *
+ * The paired figure cannot see what a server's memory traffic costs it: the traced server's
+ * cache footprint slows its untraced partner on the same CPU as much as itself. The alternating
+ * measurement (see alternating(); BENCH_HTTP_ALT_SECONDS, default 120, 0: none;
+ * BENCH_HTTP_ALT_WINDOW_MS, default 200) runs each server alone in turns of a fraction of a
+ * second, hundreds of times, and prints the mean per-turn overhead with its standard error:
+ *   http.server.alternating_ns_per_req.{traced,untraced}, http.server.alternating_overhead_pct
+ *   and http.server.alternating_overhead_pct.se (and .median: the turns' overheads have heavy
+ *   tails)
+ *
  * Diagnostics (child runs only): BENCH_HTTP_STATIC=1 answers without SQLite,
  * BENCH_HTTP_NO_TRACES / BENCH_HTTP_NO_METRICS turn one signal off in the traced mode,
  * BENCH_HTTP_NO_DB_TRACES the database's spans only, BENCH_HTTP_NO_PROC records spans but gives
@@ -66,6 +75,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -74,6 +84,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench_discard.h"
@@ -601,6 +612,144 @@ static int paired(const char *self, int trials, int samples, int seconds)
     return 0;
 }
 
+/* ---- Alternating measurement: each server alone on the service CPU, in turns ---- */
+
+/* Requests served so far by a serve-mode child (it answers each line with "served N"); -1 on
+ * failure. */
+static double served_count(int in_fd, int out_fd)
+{
+    if (write(in_fd, "\n", 1) != 1)
+        return -1;
+    char line[64];
+    ssize_t n = read(out_fd, line, sizeof line - 1);
+    if (n <= 0)
+        return -1;
+    line[n] = '\0';
+    return strncmp(line, "served ", 7) == 0 ? strtod(line + 7, NULL) : -1;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* A traced and an untraced server (fresh processes), each loaded by its own wrk (10
+ * connections) for the whole run, but only one of them running at a time: the other is stopped
+ * (SIGSTOP) and they take turns of window_ms for `seconds`. Per turn, the running service
+ * thread's CPU nanoseconds per request served (after 10 ms to settle). Unlike the paired
+ * measurement, each server has the CPU and its caches to itself, as in a back-to-back run, so
+ * what its memory traffic costs it shows; unlike back-to-back runs of seconds, a turn lasts a
+ * fraction of a second, so the machine's slow drifts fall on both alike, and there are hundreds
+ * of turns to average. Each untraced turn is compared with the mean of the traced turns on
+ * either side of it (which cancels a linear drift):
+ *   http.server.alternating_ns_per_req.{traced,untraced}   medians over the turns
+ *   http.server.alternating_overhead_pct                   mean of the per-turn overheads
+ *   http.server.alternating_overhead_pct.se                its standard error
+ *   http.server.alternating_overhead_pct.median            their median
+ * Returns nonzero on failure. */
+static int alternating(const char *self, int seconds, int window_ms)
+{
+    enum { MAX_TURNS = 20000 };
+    double *ns[2];
+    ns[0] = calloc(MAX_TURNS, sizeof(double));
+    ns[1] = calloc(MAX_TURNS, sizeof(double));
+    pid_t pid[2] = {-1, -1};
+    int out[2] = {-1, -1}, in[2] = {-1, -1}, port[2] = {-1, -1}, n[2] = {0, 0};
+    wrk_run w[2];
+    bool loaded[2] = {false, false};
+    int rc = ns[0] && ns[1] ? 0 : -1;
+    for (int k = 0; rc == 0 && k < 2; k++) { /* k = 0: traced */
+        pid[k] = child_spawn(self, k == 0, 0, 0, &out[k], &in[k]);
+        if (pid[k] < 0) {
+            rc = -1;
+            break;
+        }
+        char line[64];
+        ssize_t r = read(out[k], line, sizeof line - 1);
+        line[r > 0 ? r : 0] = '\0';
+        port[k] = strncmp(line, "port ", 5) == 0 ? atoi(line + 5) : -1;
+        if (port[k] <= 0)
+            rc = -1;
+    }
+    for (int k = 0; rc == 0 && k < 2; k++) {
+        loaded[k] = wrk_start(&w[k], port[k], 10, seconds + 10, pin_wrk) == 0;
+        if (!loaded[k])
+            rc = -1;
+    }
+    if (rc == 0) {
+        sleep_ms(1000); /* warm-up, both running */
+        kill(pid[1], SIGSTOP);
+        int cur = 0;
+        uint64_t end = bench_now() + (uint64_t)seconds * 1000000000u;
+        while (rc == 0 && bench_now() < end && n[cur] < MAX_TURNS) {
+            sleep_ms(10);
+            double c0 = service_cpu_ns(pid[cur]), r0 = served_count(in[cur], out[cur]);
+            sleep_ms(window_ms);
+            double c1 = service_cpu_ns(pid[cur]), r1 = served_count(in[cur], out[cur]);
+            if (c0 < 0 || c1 < 0 || r0 < 0 || r1 < 0)
+                rc = -1;
+            else if (r1 > r0)
+                ns[cur][n[cur]++] = (c1 - c0) / (r1 - r0);
+            kill(pid[cur], SIGSTOP);
+            cur = 1 - cur;
+            kill(pid[cur], SIGCONT);
+        }
+        kill(pid[0], SIGCONT);
+        kill(pid[1], SIGCONT);
+    }
+    for (int k = 0; k < 2; k++)
+        if (loaded[k]) {
+            kill(w[k].pid, SIGTERM);
+            wrk_finish(&w[k], NULL);
+        }
+    for (int k = 0; k < 2; k++) {
+        if (in[k] >= 0)
+            close(in[k]); /* the child serves until its stdin closes */
+        if (out[k] >= 0)
+            close(out[k]);
+        int st;
+        if (pid[k] > 0)
+            waitpid(pid[k], &st, 0);
+    }
+    /* Untraced turn i came between traced turns i and i + 1. */
+    int pairs = n[1] < n[0] - 1 ? n[1] : n[0] - 1;
+    if (rc == 0 && pairs < 2) {
+        fprintf(stderr, "bench_http: too few alternating turns (%d)\n", pairs);
+        rc = -1;
+    }
+    if (rc == 0) {
+        double sum = 0, sq = 0;
+        double *ov = ns[0] + n[0]; /* room left after the traced turns (MAX_TURNS each) */
+        bool room = n[0] + pairs <= MAX_TURNS;
+        for (int i = 0; i < pairs; i++) {
+            double o = ((ns[0][i] + ns[0][i + 1]) / 2 - ns[1][i]) / ns[1][i] * 100.0;
+            sum += o;
+            sq += o * o;
+            if (room)
+                ov[i] = o;
+        }
+        double mean = sum / pairs;
+        double var = (sq - sum * sum / pairs) / (pairs - 1);
+        double se = var > 0 ? sqrt(var / pairs) : 0;
+        fprintf(stderr, "alternating: %d turns of %d ms each, %d comparisons\n", n[0] + n[1],
+                window_ms, pairs);
+        bench_print("http.server.alternating_ns_per_req.traced", median(ns[0], n[0]), "ns");
+        bench_print("http.server.alternating_ns_per_req.untraced", median(ns[1], n[1]), "ns");
+        bench_print("http.server.alternating_overhead_pct", mean, "pct");
+        bench_print("http.server.alternating_overhead_pct.se", se, "pct");
+        /* The turns' overheads have heavy tails (a turn that other load hit): the median too. */
+        if (room)
+            bench_print("http.server.alternating_overhead_pct.median", median(ov, pairs), "pct");
+    } else {
+        fprintf(stderr, "bench_http: the alternating measurement failed\n");
+    }
+    free(ns[0]);
+    free(ns[1]);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     /* --child CONNS SECONDS [SERVER_CPU WRK_CPU EXPORT_CPU]; CONNS 0: serve until stdin
@@ -722,6 +871,12 @@ int main(int argc, char **argv)
     if (psec < 1)
         psec = 3;
     if (trials > 0 && paired(self, trials, samples, psec) != 0)
+        return 1;
+    int asec = getenv("BENCH_HTTP_ALT_SECONDS") ? atoi(getenv("BENCH_HTTP_ALT_SECONDS")) : 120;
+    int awin = getenv("BENCH_HTTP_ALT_WINDOW_MS") ? atoi(getenv("BENCH_HTTP_ALT_WINDOW_MS")) : 200;
+    if (awin < 20 || awin > 10000)
+        awin = 200;
+    if (asec > 0 && pin_server >= 0 && alternating(self, asec, awin) != 0)
         return 1;
     return 0;
 }

@@ -525,6 +525,50 @@ static double service_cpu_ns(pid_t pid)
     return best;
 }
 
+/* Two serve-mode children, [0] traced and [1] untraced, with their stdin (in) and stdout (out)
+ * pipes and ports; -1 where none. */
+typedef struct serve_pair {
+    pid_t pid[2];
+    int out[2], in[2], port[2];
+} serve_pair;
+
+/* Ends whatever of sp runs: a child serves until its stdin closes. */
+static void serve_pair_stop(serve_pair *sp)
+{
+    for (int k = 0; k < 2; k++) {
+        if (sp->in[k] >= 0)
+            close(sp->in[k]);
+        if (sp->out[k] >= 0)
+            close(sp->out[k]);
+        int st;
+        if (sp->pid[k] > 0)
+            waitpid(sp->pid[k], &st, 0);
+    }
+}
+
+/* Starts both children (fresh processes) and reads their ports. Returns nonzero, with nothing
+ * left running, on failure. */
+static int serve_pair_start(const char *self, serve_pair *sp)
+{
+    for (int k = 0; k < 2; k++) {
+        sp->pid[k] = -1;
+        sp->out[k] = sp->in[k] = sp->port[k] = -1;
+    }
+    for (int k = 0; k < 2; k++) {
+        sp->pid[k] = child_spawn(self, k == 0, 0, 0, &sp->out[k], &sp->in[k]);
+        if (sp->pid[k] < 0)
+            break;
+        char line[64];
+        ssize_t n = read(sp->out[k], line, sizeof line - 1);
+        line[n > 0 ? n : 0] = '\0';
+        sp->port[k] = strncmp(line, "port ", 5) == 0 ? atoi(line + 5) : -1;
+    }
+    if (sp->port[0] > 0 && sp->port[1] > 0)
+        return 0;
+    serve_pair_stop(sp);
+    return -1;
+}
+
 /* One paired trial: a traced and an untraced server (fresh processes) on the service CPU, each
  * loaded by its own wrk (half the connections) at the same time, `samples` times for `seconds`;
  * per sample, each service thread's CPU nanoseconds per completed request into t_ns[i] and
@@ -533,18 +577,12 @@ static double service_cpu_ns(pid_t pid)
  * nonzero on failure. */
 static int paired_trial(const char *self, int samples, int seconds, double *t_ns, double *u_ns)
 {
-    pid_t pid[2];
-    int out[2], in[2], port[2];
-    for (int k = 0; k < 2; k++) {
-        pid[k] = child_spawn(self, k == 0, 0, 0, &out[k], &in[k]);
-        if (pid[k] < 0)
-            return -1;
-        char line[64];
-        ssize_t n = read(out[k], line, sizeof line - 1);
-        line[n > 0 ? n : 0] = '\0';
-        port[k] = strncmp(line, "port ", 5) == 0 ? atoi(line + 5) : -1;
-    }
-    int rc = port[0] > 0 && port[1] > 0 ? 0 : -1;
+    serve_pair sp;
+    if (serve_pair_start(self, &sp) != 0)
+        return -1;
+    const pid_t *pid = sp.pid;
+    const int *port = sp.port;
+    int rc = 0;
     for (int i = -1; rc == 0 && i < samples; i++) { /* i = -1: warm-up */
         double c0[2], c1[2], req[2] = {0, 0};
         wrk_run w[2];
@@ -571,12 +609,7 @@ static int paired_trial(const char *self, int samples, int seconds, double *t_ns
             }
         }
     }
-    for (int k = 0; k < 2; k++) {
-        close(in[k]); /* the child serves until its stdin closes */
-        close(out[k]);
-        int st;
-        waitpid(pid[k], &st, 0);
-    }
+    serve_pair_stop(&sp);
     return rc;
 }
 
@@ -652,27 +685,24 @@ static void sleep_ms(int ms)
 static int alternating(const char *self, int seconds, int window_ms)
 {
     enum { MAX_TURNS = 20000 };
-    double *ns[2];
+    double *ns[2], *ov;
     ns[0] = calloc(MAX_TURNS, sizeof(double));
     ns[1] = calloc(MAX_TURNS, sizeof(double));
-    pid_t pid[2] = {-1, -1};
-    int out[2] = {-1, -1}, in[2] = {-1, -1}, port[2] = {-1, -1}, n[2] = {0, 0};
+    ov = calloc(MAX_TURNS, sizeof(double));
+    int n[2] = {0, 0};
     wrk_run w[2];
     bool loaded[2] = {false, false};
-    int rc = ns[0] && ns[1] ? 0 : -1;
-    for (int k = 0; rc == 0 && k < 2; k++) { /* k = 0: traced */
-        pid[k] = child_spawn(self, k == 0, 0, 0, &out[k], &in[k]);
-        if (pid[k] < 0) {
-            rc = -1;
-            break;
-        }
-        char line[64];
-        ssize_t r = read(out[k], line, sizeof line - 1);
-        line[r > 0 ? r : 0] = '\0';
-        port[k] = strncmp(line, "port ", 5) == 0 ? atoi(line + 5) : -1;
-        if (port[k] <= 0)
-            rc = -1;
+    serve_pair sp;
+    int rc = ns[0] && ns[1] && ov ? serve_pair_start(self, &sp) : -1;
+    if (rc != 0) {
+        free(ns[0]);
+        free(ns[1]);
+        free(ov);
+        return -1;
     }
+    const pid_t *pid = sp.pid;
+    int *in = sp.in, *out = sp.out;
+    const int *port = sp.port;
     for (int k = 0; rc == 0 && k < 2; k++) {
         loaded[k] = wrk_start(&w[k], port[k], 10, seconds + 10, pin_wrk) == 0;
         if (!loaded[k])
@@ -704,15 +734,7 @@ static int alternating(const char *self, int seconds, int window_ms)
             kill(w[k].pid, SIGTERM);
             wrk_finish(&w[k], NULL);
         }
-    for (int k = 0; k < 2; k++) {
-        if (in[k] >= 0)
-            close(in[k]); /* the child serves until its stdin closes */
-        if (out[k] >= 0)
-            close(out[k]);
-        int st;
-        if (pid[k] > 0)
-            waitpid(pid[k], &st, 0);
-    }
+    serve_pair_stop(&sp);
     /* Untraced turn i came between traced turns i and i + 1. */
     int pairs = n[1] < n[0] - 1 ? n[1] : n[0] - 1;
     if (rc == 0 && pairs < 2) {
@@ -721,14 +743,10 @@ static int alternating(const char *self, int seconds, int window_ms)
     }
     if (rc == 0) {
         double sum = 0, sq = 0;
-        double *ov = ns[0] + n[0]; /* room left after the traced turns (MAX_TURNS each) */
-        bool room = n[0] + pairs <= MAX_TURNS;
         for (int i = 0; i < pairs; i++) {
-            double o = ((ns[0][i] + ns[0][i + 1]) / 2 - ns[1][i]) / ns[1][i] * 100.0;
-            sum += o;
-            sq += o * o;
-            if (room)
-                ov[i] = o;
+            ov[i] = ((ns[0][i] + ns[0][i + 1]) / 2 - ns[1][i]) / ns[1][i] * 100.0;
+            sum += ov[i];
+            sq += ov[i] * ov[i];
         }
         double mean = sum / pairs;
         double var = (sq - sum * sum / pairs) / (pairs - 1);
@@ -740,13 +758,13 @@ static int alternating(const char *self, int seconds, int window_ms)
         bench_print("http.server.alternating_overhead_pct", mean, "pct");
         bench_print("http.server.alternating_overhead_pct.se", se, "pct");
         /* The turns' overheads have heavy tails (a turn that other load hit): the median too. */
-        if (room)
-            bench_print("http.server.alternating_overhead_pct.median", median(ov, pairs), "pct");
+        bench_print("http.server.alternating_overhead_pct.median", median(ov, pairs), "pct");
     } else {
         fprintf(stderr, "bench_http: the alternating measurement failed\n");
     }
     free(ns[0]);
     free(ns[1]);
+    free(ov);
     return rc;
 }
 

@@ -6,16 +6,12 @@
 #include "telemetry/env.h"
 
 /* The exporter called `name` ("otlp", "console", "file" or "none") for `signal`; NULL for
- * "none" or on failure. *simple is set for console (a simple processor suits it). */
-static tel__exporter *exporter_named(tel_otlp_signal signal, const char *name, bool *simple)
+ * "none" or on failure. */
+static tel__exporter *exporter_named(tel_otlp_signal signal, const char *name)
 {
-    *simple = false;
     const char *sig = tel_otlp_signal_name(signal);
     if (strcmp(name, "none") == 0) return NULL;
-    if (strcmp(name, "console") == 0) {
-        *simple = true;
-        return tel__console_exporter_create(signal, NULL);
-    }
+    if (strcmp(name, "console") == 0) return tel__console_exporter_create(signal, NULL);
     if (strcmp(name, "file") == 0) {
         char pvar[64], upper[16], def_path[32];
         size_t i = 0;
@@ -46,14 +42,16 @@ static tel__exporter *exporter_named(tel_otlp_signal signal, const char *name, b
 
 /* The exporters `var` lists for `signal` (def when unset or empty), comma-separated, each name
  * trimmed and lowercased (an unknown name means otlp, warned): one exporter, or a fan-out over
- * several (each batch goes to all of them). A name listed twice is used once; "none" among
- * other names is ignored (warned).
- * NULL for "none" or when no listed exporter could be made. *simple is set when the only
- * exporter is console. */
+ * several (each batch goes to all of them; the local ones first, so that a slow collector does
+ * not hold back the file or the console). A name listed twice is used once; "none" among other
+ * names is ignored (warned). With `direct` non-NULL a listed console exporter is not among them
+ * but made into *direct (else *direct is NULL), for a processor of its own.
+ * NULL for "none", when no listed exporter could be made, or when console was the only one and
+ * went to *direct. */
 static tel__exporter *exporter_from_env(tel_otlp_signal signal, const char *var, const char *def,
-                                        bool *simple)
+                                        tel__exporter **direct)
 {
-    *simple = false;
+    if (direct) *direct = NULL;
     const char *v = tel_env_str(var);
     if (!v || !*v) v = def;
     char names[MAX_LISTED][NAME_MAX_LEN];
@@ -99,34 +97,38 @@ static tel__exporter *exporter_from_env(tel_otlp_signal signal, const char *var,
         tel__otlp_log("warn", "%s lists \"none\" with other exporters; \"none\" is ignored", var);
     tel__exporter *made[MAX_LISTED];
     size_t m = 0;
-    bool simple_one = false;
-    for (size_t i = 0; i < n; i++) {
-        tel__exporter *e = exporter_named(signal, names[i], &simple_one);
-        if (e) made[m++] = e;
+    for (int pass = 0; pass < 2; pass++) { /* local exporters, then otlp */
+        for (size_t i = 0; i < n; i++) {
+            bool otlp = strcmp(names[i], "otlp") == 0;
+            if (otlp != (pass == 1)) continue;
+            tel__exporter *e = exporter_named(signal, names[i]);
+            if (!e) continue;
+            if (direct && strcmp(names[i], "console") == 0)
+                *direct = e;
+            else
+                made[m++] = e;
+        }
     }
-    *simple = m == 1 && n == 1 && simple_one;
     return tel__fanout_exporter_create(signal, made, m);
 }
 
-tel_span_exporter *tel_span_exporter_from_env(bool *simple)
+tel_span_exporter *tel_span_exporter_from_env(tel_span_exporter **direct)
 {
-    bool dummy;
-    tel__exporter *e = exporter_from_env(TEL_OTLP_TRACES, "OTEL_TRACES_EXPORTER", "otlp",
-                                         simple ? simple : &dummy);
+    tel__exporter *d = NULL;
+    tel__exporter *e =
+        exporter_from_env(TEL_OTLP_TRACES, "OTEL_TRACES_EXPORTER", "otlp", direct ? &d : NULL);
+    if (direct) *direct = d ? &d->pub.span : NULL;
     return e ? &e->pub.span : NULL;
 }
 
 tel_metric_exporter *tel_metric_exporter_from_env(void)
 {
-    bool simple;
-    tel__exporter *e =
-        exporter_from_env(TEL_OTLP_METRICS, "OTEL_METRICS_EXPORTER", "otlp", &simple);
+    tel__exporter *e = exporter_from_env(TEL_OTLP_METRICS, "OTEL_METRICS_EXPORTER", "otlp", NULL);
     return e ? &e->pub.metric : NULL;
 }
 
 tel_log_exporter *tel_log_exporter_from_env(void)
 {
-    bool simple;
-    tel__exporter *e = exporter_from_env(TEL_OTLP_LOGS, "OTEL_LOGS_EXPORTER", "none", &simple);
+    tel__exporter *e = exporter_from_env(TEL_OTLP_LOGS, "OTEL_LOGS_EXPORTER", "none", NULL);
     return e ? &e->pub.log : NULL;
 }

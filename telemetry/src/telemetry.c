@@ -66,14 +66,20 @@ int tel_init(const char *default_service_name, const char *service_version)
         pthread_mutex_unlock(&init_lock);
         return TEL_ENOMEM;
     }
-    bool simple = false;
-    tel_span_exporter *exp = tel_span_exporter_from_env(&simple);
+    /* Console output as each span ends (a simple processor), everything else batched. The
+     * batch processor comes last: it takes the ended record over, the others get copies. */
+    tel_span_exporter *direct = NULL;
+    tel_span_exporter *exp = tel_span_exporter_from_env(&direct);
+    tel_bsp_config bc;
+    tel_bsp_config_from_env(&bc);
+    global_export_timeout_ms = bc.export_timeout_ms;
+    if (direct) {
+        tel_span_processor *proc = tel_simple_processor_create(direct, bc.export_timeout_ms);
+        if (proc)
+            tel_tracer_provider_add_processor(p, proc);
+    }
     if (exp) {
-        tel_bsp_config bc;
-        tel_bsp_config_from_env(&bc);
-        global_export_timeout_ms = bc.export_timeout_ms;
-        tel_span_processor *proc =
-            simple ? tel_simple_processor_create(exp, bc.export_timeout_ms) : tel_bsp_create(exp, &bc);
+        tel_span_processor *proc = tel_bsp_create(exp, &bc);
         if (proc)
             tel_tracer_provider_add_processor(p, proc);
     }

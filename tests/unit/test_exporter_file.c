@@ -155,50 +155,64 @@ static void test_from_env(void **state)
     (void)state;
     char path[128];
     snprintf(path, sizeof path, "%s/env.jsonl", dir);
-    bool simple = true;
+    tel_span_exporter *direct = (tel_span_exporter *)&direct; /* must be overwritten */
     setenv("OTEL_TRACES_EXPORTER", "file", 1);
     setenv("OTEL_EXPORTER_FILE_PATH", "/nonexistent-dir/generic.jsonl", 1);
     setenv("OTEL_EXPORTER_FILE_TRACES_PATH", path, 1);
-    tel_span_exporter *e = tel_span_exporter_from_env(&simple);
+    tel_span_exporter *e = tel_span_exporter_from_env(&direct);
     assert_non_null(e);
-    assert_false(simple);
+    assert_null(direct);
     e->shutdown(e);
     e->destroy(e);
     assert_int_equal(access(path, F_OK), 0);
 
+    /* console alone: nothing to batch, the console exporter apart (for a simple processor) */
     setenv("OTEL_TRACES_EXPORTER", " Console ", 1);
-    e = tel_span_exporter_from_env(&simple);
+    assert_null(tel_span_exporter_from_env(&direct));
+    assert_non_null(direct);
+    direct->shutdown(direct);
+    direct->destroy(direct);
+    /* ... or, when the caller takes no direct exporter, the one returned */
+    e = tel_span_exporter_from_env(NULL);
     assert_non_null(e);
-    assert_true(simple); /* console alone: a simple processor */
     e->shutdown(e);
     e->destroy(e);
 
+    /* console in a list: still apart; the rest (otlp alone here) for a batch processor */
     setenv("OTEL_TRACES_EXPORTER", " Console , otlp", 1);
-    e = tel_span_exporter_from_env(&simple);
+    e = tel_span_exporter_from_env(&direct);
     assert_non_null(e);
-    assert_false(simple); /* a list: batched, each batch to both */
-    tel_otlp_exporter_stats lst;
-    tel_otlp_exporter_get_stats(e, &lst); /* a fan-out, not the OTLP exporter: zeros */
+    assert_non_null(direct);
+    tel_otlp_exporter_stats lst = {.exports = 99};
+    tel_otlp_exporter_get_stats(e, &lst); /* the OTLP exporter itself: its (zero) counts */
     assert_int_equal(lst.exports, 0);
+    e->shutdown(e);
+    e->destroy(e);
+    direct->shutdown(direct);
+    direct->destroy(direct);
+    /* without a direct exporter taken: one fan-out over both */
+    e = tel_span_exporter_from_env(NULL);
+    assert_non_null(e);
     e->shutdown(e);
     e->destroy(e);
 
     setenv("OTEL_TRACES_EXPORTER", "none", 1);
-    assert_null(tel_span_exporter_from_env(&simple));
-    assert_false(simple);
+    direct = (tel_span_exporter *)&direct;
+    assert_null(tel_span_exporter_from_env(&direct));
+    assert_null(direct);
 
     /* otlp (default and unknown names): an OTLP exporter, not connected until it exports */
     unsetenv("OTEL_TRACES_EXPORTER");
-    e = tel_span_exporter_from_env(&simple);
+    e = tel_span_exporter_from_env(&direct);
     assert_non_null(e);
-    assert_false(simple);
+    assert_null(direct);
     tel_otlp_exporter_stats st;
     tel_otlp_exporter_get_stats(e, &st);
     assert_int_equal(st.exports, 0);
     e->shutdown(e);
     e->destroy(e);
     setenv("OTEL_TRACES_EXPORTER", "zipkin", 1);
-    e = tel_span_exporter_from_env(&simple);
+    e = tel_span_exporter_from_env(NULL);
     assert_non_null(e);
     e->shutdown(e);
     e->destroy(e);
@@ -223,10 +237,8 @@ static void test_list_fans_out(void **state)
     close(fd);
     setenv("OTEL_TRACES_EXPORTER", "none, FILE,console ,file,,", 1);
     setenv("OTEL_EXPORTER_FILE_TRACES_PATH", fpath, 1);
-    bool simple = true;
-    tel_span_exporter *e = tel_span_exporter_from_env(&simple);
+    tel_span_exporter *e = tel_span_exporter_from_env(NULL); /* console among the members */
     assert_non_null(e);
-    assert_false(simple);
     tel_attr attrs[] = {TEL_ATTR_STR("k", "v")};
     tel_span_data d[2];
     const tel_span_data *spans[2];

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -108,10 +109,81 @@ static void test_init_wires_all_three_signals(void **state)
         unsetenv(vars[i]);
 }
 
+/* The whole of a small file as a string (empty when it does not exist); free it. */
+static char *slurp(const char *path)
+{
+    char *buf = calloc(1, 65536);
+    assert_non_null(buf);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(buf, 1, 65535, f);
+        buf[n] = '\0';
+        fclose(f);
+    }
+    return buf;
+}
+
+/* OTEL_TRACES_EXPORTER=file,console: the console prints each span as it ends (a simple
+ * processor of its own), while the file gets its spans batched (here only at shutdown: the
+ * schedule delay is a minute). */
+static void test_console_in_a_list_is_not_batched(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tel-console-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char tp[128], cp[128];
+    snprintf(tp, sizeof tp, "%s/traces.jsonl", dir);
+    snprintf(cp, sizeof cp, "%s/console.out", dir);
+    setenv("OTEL_TRACES_EXPORTER", "file, console", 1);
+    setenv("OTEL_METRICS_EXPORTER", "none", 1);
+    setenv("OTEL_EXPORTER_FILE_TRACES_PATH", tp, 1);
+    setenv("OTEL_BSP_SCHEDULE_DELAY", "60000", 1);
+    unsetenv("OTEL_SDK_DISABLED");
+    fflush(stdout);
+    int saved = dup(1);
+    int fd = open(cp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 1);
+    close(fd);
+    assert_int_equal(tel_init("console-test", NULL), TEL_OK);
+    tel_span *s =
+        tel_span_start(tel_global_tracer("init", NULL), "direct-op", TEL_SPAN_KIND_INTERNAL, NULL);
+    tel_span_end(s);
+    fflush(stdout);
+    char *console = slurp(cp), *file = slurp(tp);
+    bool printed_at_end = strstr(console, "direct-op") != NULL;
+    bool file_waits = strstr(file, "direct-op") == NULL;
+    free(console);
+    free(file);
+    tel_shutdown();
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    file = slurp(tp);
+    bool file_at_shutdown = strstr(file, "direct-op") != NULL;
+    console = slurp(cp);
+    const char *first = strstr(console, "direct-op");
+    bool printed_once = first && !strstr(first + 1, "direct-op");
+    free(file);
+    free(console);
+    unlink(tp);
+    unlink(cp);
+    rmdir(dir);
+    const char *vars[] = {"OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER",
+                          "OTEL_EXPORTER_FILE_TRACES_PATH", "OTEL_BSP_SCHEDULE_DELAY"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+    assert_true(printed_at_end);
+    assert_true(file_waits);
+    assert_true(file_at_shutdown);
+    assert_true(printed_once);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_wires_all_three_signals),
+        cmocka_unit_test(test_console_in_a_list_is_not_batched),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

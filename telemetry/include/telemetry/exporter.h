@@ -82,14 +82,19 @@ void tel_otlp_log_exporter_get_stats(tel_log_exporter *exporter, tel_otlp_export
 
 /* Which exporters OTEL_TRACES_EXPORTER names: "otlp" (default), "console", "file", "none",
  * or a comma-separated list of them ("otlp,file"): then one exporter handing each batch to every
- * listed one in turn (a name listed twice counts once; "none" beside others is ignored with a
+ * listed one in turn, the local ones (file, console) before otlp, so that a slow collector does
+ * not hold them back (a name listed twice counts once; "none" beside others is ignored with a
  * warning; one member's failure does not keep the batch from the others, and the export returns
  * the first failure). Names are trimmed and case-insensitive; unknown names warn on stderr and
- * mean otlp. Sets *simple to true when the only exporter is console (it then suits a simple,
- * synchronous processor; in a list it is batched like the others). Returns NULL for "none" or
- * when no listed exporter could be made (the failure is reported on stderr). The file path is
- * OTEL_EXPORTER_FILE_TRACES_PATH, else OTEL_EXPORTER_FILE_PATH, else "traces.jsonl". */
-tel_span_exporter *tel_span_exporter_from_env(bool *simple);
+ * mean otlp.
+ * With `direct` non-NULL, a listed console exporter is returned apart in *direct (else *direct
+ * is NULL): it suits a simple, synchronous processor (each span printed as it ends), the others
+ * a batch processor. The return value is then the others' exporter, NULL when console was the
+ * only one. With `direct` NULL, console is one of the returned exporter's members like the
+ * others. Returns NULL (and *direct NULL) for "none" or when no listed exporter could be made
+ * (the failure is reported on stderr). The file path is OTEL_EXPORTER_FILE_TRACES_PATH, else
+ * OTEL_EXPORTER_FILE_PATH, else "traces.jsonl". The caller owns what it gets. */
+tel_span_exporter *tel_span_exporter_from_env(tel_span_exporter **direct);
 
 /* Which exporter OTEL_METRICS_EXPORTER names, by the same rules: "otlp" (default, configured by
  * OTEL_EXPORTER_OTLP_[METRICS_]*), "console", "file" (OTEL_EXPORTER_FILE_METRICS_PATH, else

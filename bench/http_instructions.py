@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Instructions per request of the core HTTP server, traced and untraced (callgrind).
+
+On a small shared machine req/s and CPU time move by several percent from one minute to the next
+(see bench_http.c), more than the tracing overhead itself. Instruction counts do not move: this
+runs bench_http's server (GET /v1/servers/{id}, a SQLite read, the same code as the req/s bench)
+under callgrind, once with OTEL_SDK_DISABLED=true and once traced, loads each with wrk and counts
+what the service thread executes per request served, after a warm-up (the counters are zeroed
+when it ends, so start-up costs are out). Prints
+
+  http.server.instr_per_req.untraced       instructions of the service thread per request
+  http.server.instr_per_req.traced
+  http.server.instr_overhead_pct           (traced - untraced) / untraced
+  http.server.instr_per_req.other_threads  the traced server's other threads (the export
+                                           thread) per request: off the request path
+  http.server.code_lines_per_req.{untraced,traced}
+                                           distinct 64-byte lines of code the service thread
+                                           runs per request (its instruction-cache footprint)
+
+then the functions whose own instructions per request differ most between the two runs.
+Instructions are not time (cache misses and the kernel are not counted), but they are what the
+tracing adds on the request path, to within a few instructions, run after run.
+
+Usage: bench/http_instructions.py [path/to/bench_http] [seconds]   (default
+build-bench/bench/bench_http, 4 s of load). Needs valgrind and wrk.
+"""
+import collections
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def fail(msg):
+    print("http_instructions: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def served(proc):
+    proc.stdin.write("\n")
+    proc.stdin.flush()
+    line = proc.stdout.readline().split()
+    if len(line) != 2 or line[0] != "served":
+        fail("unexpected answer from the server: %r" % line)
+    return int(line[1])
+
+
+def wrk(port, seconds):
+    r = subprocess.run(["wrk", "-t1", "-c10", "-d%ds" % seconds,
+                        "http://127.0.0.1:%d/v1/servers/42" % port],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        fail("wrk failed: " + r.stderr)
+
+
+def parse(path):
+    """Per-function exclusive Ir and per-64-byte-line Ir of one callgrind thread file."""
+    names = {}
+    fn = None
+    addr = 0
+    skip = False
+    by_fn = collections.Counter()
+    by_line = collections.Counter()
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("fn=", "cfn=")):
+                m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+                if m and m.group(2):
+                    names[m.group(1)] = m.group(2)
+                if line.startswith("fn=") and m:
+                    fn = names.get(m.group(1), m.group(1))
+                continue
+            if line.startswith("calls="):
+                skip = True
+                continue
+            c = line[:1]
+            if not (c.isdigit() or c in "+-*" or line.startswith("0x")):
+                continue
+            parts = line.split()
+            a = parts[0]
+            if a.startswith("0x"):
+                addr = int(a, 16)
+            elif a[0] in "+-":
+                d = int(a[1:], 16) if a[1:].startswith("0x") else int(a[1:])
+                addr = addr + d if a[0] == "+" else addr - d
+            elif a != "*":
+                continue
+            if skip:  # the cost line of a call: inclusive, not this instruction's own
+                skip = False
+                continue
+            if len(parts) < 2:
+                continue
+            ir = int(parts[-1])
+            by_fn[fn] += ir
+            by_line[addr >> 6] += ir
+    return by_fn, by_line
+
+
+def measure(binary, traced, seconds, workdir):
+    env = dict(os.environ)
+    env["OTEL_SDK_DISABLED"] = "false" if traced else "true"
+    out = os.path.join(workdir, "cg-%s" % ("traced" if traced else "untraced"))
+    proc = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--dump-instr=yes",
+         "--callgrind-out-file=" + out + ".%p", binary, "--child", "0", "1", "-1", "-1", "-1"],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True)
+    first = proc.stdout.readline().split()
+    if len(first) != 2 or first[0] != "port":
+        fail("the server did not start under valgrind")
+    port = int(first[1])
+    wrk(port, 2)  # warm-up: caches, prepared statements, bound metric series
+    n0 = served(proc)
+    subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
+    wrk(port, seconds)
+    n1 = served(proc)
+    for f in glob.glob(out + ".%d*" % proc.pid):
+        os.unlink(f)
+    subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
+    time.sleep(0.5)
+    files = [f for f in glob.glob(out + ".%d*" % proc.pid)]
+    proc.stdin.close()
+    proc.wait(timeout=120)
+    # The dump made at callgrind_control -d carries a part number (".1"); the final dump at
+    # exit (covering only the shutdown) has none and is left out.
+    dumped = [f for f in files if re.search(r"\.\d+\.1(-\d+)?$", f)] or files
+    threads = []
+    for f in dumped:
+        by_fn, by_line = parse(f)
+        threads.append((sum(by_fn.values()), by_fn, by_line))
+    if not threads or n1 <= n0:
+        fail("no requests counted")
+    threads.sort(key=lambda t: t[0], reverse=True)
+    n = n1 - n0
+    svc = threads[0]
+    others = sum(t[0] for t in threads[1:])
+    lines = sum(1 for c in svc[2].values() if c >= n / 2)  # run at least every other request
+    return {"n": n, "svc": svc[0] / n, "others": others / n, "fn": svc[1], "lines": lines}
+
+
+def main():
+    binary = sys.argv[1] if len(sys.argv) > 1 else "build-bench/bench/bench_http"
+    seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    for tool in ("valgrind", "callgrind_control", "wrk"):
+        if not shutil.which(tool):
+            fail("%s is not installed" % tool)
+    if not os.access(binary, os.X_OK):
+        fail("no %s (make -f Makefile.dev bench builds it)" % binary)
+    workdir = tempfile.mkdtemp(prefix="http_instr_")
+    try:
+        u = measure(binary, False, seconds, workdir)
+        t = measure(binary, True, seconds, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("http.server.instr_per_req.untraced %.0f instructions" % u["svc"])
+    print("http.server.instr_per_req.traced %.0f instructions" % t["svc"])
+    print("http.server.instr_overhead_pct %.2f pct" % ((t["svc"] - u["svc"]) / u["svc"] * 100))
+    print("http.server.instr_per_req.other_threads %.0f instructions" % t["others"])
+    print("http.server.code_lines_per_req.untraced %d lines" % u["lines"])
+    print("http.server.code_lines_per_req.traced %d lines" % t["lines"])
+    print("# %d and %d requests counted; own instructions per request, traced - untraced:"
+          % (u["n"], t["n"]), file=sys.stderr)
+    rows = []
+    for k in set(u["fn"]) | set(t["fn"]):
+        a = u["fn"].get(k, 0) / u["n"]
+        b = t["fn"].get(k, 0) / t["n"]
+        rows.append((b - a, a, b, k))
+    rows.sort(key=lambda r: abs(r[0]), reverse=True)
+    for d, a, b, k in rows[:25]:
+        if abs(d) >= 5:
+            print("#  %+7.0f  %7.0f -> %7.0f  %s" % (d, a, b, k), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

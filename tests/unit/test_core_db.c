@@ -529,6 +529,16 @@ static void test_cache_and_callbacks(void **state)
         assert_int_equal(v, i);
         assert_true(core_db_cached_statements(db) <= 2);
     }
+    /* Texts of one length that differ only outside the words the cache key samples (start,
+     * middle, end): each gets its own statement, whether it is cached or just evicted. */
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 3; i++) {
+            snprintf(sql, sizeof sql, "SELECT 0 + %d AS value_of_the_column_here FROM customers",
+                     i);
+            assert_int_equal(core_db_query(db, NULL, sql, NULL, 0, get_int, &v, NULL), CORE_OK);
+            assert_int_equal(v, i);
+        }
+    }
     int n = 0;
     core_db_result r;
     assert_int_equal(

@@ -167,20 +167,31 @@ static inline void *tel__batch_reserve(tel__batch *b, uint32_t *buf_out)
 static inline void tel__batch_publish(tel__batch *b, uint32_t buf)
 {
     size_t pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
-    do {
-        /* Full (cannot happen while the pool holds no more buffers than the queue has entries,
-         * see dequeue_pos; kept for safety). */
-        if (TEL_UNLIKELY(pos - atomic_load_explicit(&b->dequeue_pos, memory_order_acquire) >
-                         b->mask)) {
+    for (;;) {
+        size_t deq = atomic_load_explicit(&b->dequeue_pos, memory_order_acquire);
+        if (TEL_UNLIKELY(pos - deq > b->mask)) {
+            /* pos read before other producers queued more and the export thread took them:
+             * behind dequeue_pos, not full. Read again: now it is at least dequeue_pos (the
+             * records dequeue_pos passed were queued before it was published). */
+            if ((ptrdiff_t)(pos - deq) < 0) {
+                pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
+                continue;
+            }
+            /* Full (cannot happen while the pool holds no more buffers than the queue has
+             * entries, see dequeue_pos; kept for safety). */
             tel__batch_reject(b, buf);
             return;
         }
-    } while (!atomic_compare_exchange_weak_explicit(&b->enqueue_pos, &pos, pos + 1,
-                                                    memory_order_relaxed, memory_order_relaxed));
+        if (atomic_compare_exchange_weak_explicit(&b->enqueue_pos, &pos, pos + 1,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            break;
+    }
     atomic_store_explicit(&b->ring[pos & b->mask], (uint64_t)(uint32_t)(pos + 1) << 32 | buf,
                           memory_order_release);
-    if (TEL_UNLIKELY(pos + 1 - atomic_load_explicit(&b->dequeue_pos, memory_order_relaxed) >=
-                     b->wake_at) &&
+    /* Signed: the export thread may already have taken this record and more. */
+    if (TEL_UNLIKELY((ptrdiff_t)(pos + 1 - atomic_load_explicit(&b->dequeue_pos,
+                                                                 memory_order_relaxed)) >=
+                     (ptrdiff_t)b->wake_at) &&
         !atomic_load_explicit(&b->wake_pending, memory_order_relaxed))
         tel__batch_wake_full(b);
 }

@@ -118,11 +118,9 @@ def measure(binary, traced, seconds, workdir):
     subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
     wrk(port, seconds)
     n1 = served(proc)
-    for f in glob.glob(out + ".%d*" % proc.pid):
-        os.unlink(f)
     subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
     time.sleep(0.5)
-    files = [f for f in glob.glob(out + ".%d*" % proc.pid)]
+    files = glob.glob(out + ".%d*" % proc.pid)
     proc.stdin.close()
     proc.wait(timeout=120)
     # The dump made at callgrind_control -d carries a part number (".1"); the final dump at

@@ -15,6 +15,10 @@
 
 #include "otlp_internal.h"
 #include "otlp_test_util.h"
+#include "stdout_redirect.h"
+
+/* Shuts an exporter of any signal down and frees it. */
+#define CLOSE_EXPORTER(e) ((e)->shutdown(e), (e)->destroy(e))
 
 static char dir[64];
 
@@ -93,8 +97,7 @@ static void test_lines(void **state)
     /* a second exporter appends */
     e = tel_file_exporter_create(path);
     assert_int_equal(e->export_spans(e, &res, spans, 2, 0), TEL_OK);
-    e->shutdown(e);
-    e->destroy(e);
+    CLOSE_EXPORTER(e);
     assert_int_equal(check_lines(path, &n_spans), 3);
     assert_int_equal(n_spans, 6);
     assert_int_equal(access(path, R_OK), 0);
@@ -162,21 +165,18 @@ static void test_from_env(void **state)
     tel_span_exporter *e = tel_span_exporter_from_env(&direct);
     assert_non_null(e);
     assert_null(direct);
-    e->shutdown(e);
-    e->destroy(e);
+    CLOSE_EXPORTER(e);
     assert_int_equal(access(path, F_OK), 0);
 
     /* console alone: nothing to batch, the console exporter apart (for a simple processor) */
     setenv("OTEL_TRACES_EXPORTER", " Console ", 1);
     assert_null(tel_span_exporter_from_env(&direct));
     assert_non_null(direct);
-    direct->shutdown(direct);
-    direct->destroy(direct);
+    CLOSE_EXPORTER(direct);
     /* ... or, when the caller takes no direct exporter, the one returned */
     e = tel_span_exporter_from_env(NULL);
     assert_non_null(e);
-    e->shutdown(e);
-    e->destroy(e);
+    CLOSE_EXPORTER(e);
 
     /* console in a list: still apart; the rest (otlp alone here) for a batch processor */
     setenv("OTEL_TRACES_EXPORTER", " Console , otlp", 1);
@@ -186,15 +186,12 @@ static void test_from_env(void **state)
     tel_otlp_exporter_stats lst = {.exports = 99};
     tel_otlp_exporter_get_stats(e, &lst); /* the OTLP exporter itself: its (zero) counts */
     assert_int_equal(lst.exports, 0);
-    e->shutdown(e);
-    e->destroy(e);
-    direct->shutdown(direct);
-    direct->destroy(direct);
+    CLOSE_EXPORTER(e);
+    CLOSE_EXPORTER(direct);
     /* without a direct exporter taken: one fan-out over both */
     e = tel_span_exporter_from_env(NULL);
     assert_non_null(e);
-    e->shutdown(e);
-    e->destroy(e);
+    CLOSE_EXPORTER(e);
 
     setenv("OTEL_TRACES_EXPORTER", "none", 1);
     direct = (tel_span_exporter *)&direct;
@@ -209,13 +206,11 @@ static void test_from_env(void **state)
     tel_otlp_exporter_stats st;
     tel_otlp_exporter_get_stats(e, &st);
     assert_int_equal(st.exports, 0);
-    e->shutdown(e);
-    e->destroy(e);
+    CLOSE_EXPORTER(e);
     setenv("OTEL_TRACES_EXPORTER", "zipkin", 1);
     e = tel_span_exporter_from_env(NULL);
     assert_non_null(e);
-    e->shutdown(e);
-    e->destroy(e);
+    CLOSE_EXPORTER(e);
     unsetenv("OTEL_TRACES_EXPORTER");
     unsetenv("OTEL_EXPORTER_FILE_PATH");
     unsetenv("OTEL_EXPORTER_FILE_TRACES_PATH");
@@ -229,12 +224,8 @@ static void test_list_fans_out(void **state)
     char fpath[128], cpath[128];
     snprintf(fpath, sizeof fpath, "%s/list.jsonl", dir);
     snprintf(cpath, sizeof cpath, "%s/console.out", dir);
-    fflush(stdout);
-    int saved = dup(1);
-    int fd = open(cpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(saved >= 0 && fd >= 0);
-    dup2(fd, 1);
-    close(fd);
+    int saved = stdout_redirect(cpath);
+    assert_true(saved >= 0);
     setenv("OTEL_TRACES_EXPORTER", "none, FILE,console ,file,,", 1);
     setenv("OTEL_EXPORTER_FILE_TRACES_PATH", fpath, 1);
     tel_span_exporter *e = tel_span_exporter_from_env(NULL); /* console among the members */
@@ -251,9 +242,7 @@ static void test_list_fans_out(void **state)
     assert_int_equal(e->shutdown(e), TEL_OK);
     assert_int_equal(e->export_spans(e, NULL, spans, 1, 0), TEL_ESHUTDOWN);
     e->destroy(e);
-    fflush(stdout);
-    dup2(saved, 1);
-    close(saved);
+    stdout_restore(saved);
     int n_spans;
     assert_int_equal(check_lines(fpath, &n_spans), 1); /* "file" twice: one exporter, one line */
     assert_int_equal(n_spans, 2);
@@ -347,8 +336,7 @@ static void test_metrics_and_logs_from_env(void **state)
     tel_otlp_exporter_stats st;
     tel_otlp_metric_exporter_get_stats(me, &st);
     assert_int_equal(st.exports, 0);
-    me->shutdown(me);
-    me->destroy(me);
+    CLOSE_EXPORTER(me);
 
     setenv("OTEL_METRICS_EXPORTER", "file", 1);
     setenv("OTEL_LOGS_EXPORTER", "FILE", 1);
@@ -366,10 +354,8 @@ static void test_metrics_and_logs_from_env(void **state)
     log_fixture_init(&lf);
     assert_int_equal(me->export_metrics(me, NULL, mf.m, 4, 0), TEL_OK);
     assert_int_equal(le->export_logs(le, NULL, lf.ptrs, 3, 0), TEL_OK);
-    me->shutdown(me);
-    me->destroy(me);
-    le->shutdown(le);
-    le->destroy(le);
+    CLOSE_EXPORTER(me);
+    CLOSE_EXPORTER(le);
     json_t *m = read_lines(mpath), *l = read_lines(lpath);
     assert_non_null(json_object_get(json_array_get(m, 0), "resourceMetrics"));
     assert_non_null(json_object_get(json_array_get(l, 0), "resourceLogs"));
@@ -380,8 +366,7 @@ static void test_metrics_and_logs_from_env(void **state)
     setenv("OTEL_LOGS_EXPORTER", "none", 1);
     me = tel_metric_exporter_from_env();
     assert_non_null(me);
-    me->shutdown(me);
-    me->destroy(me);
+    CLOSE_EXPORTER(me);
     assert_null(tel_log_exporter_from_env());
 
     setenv("OTEL_METRICS_EXPORTER", "none", 1);
@@ -391,8 +376,7 @@ static void test_metrics_and_logs_from_env(void **state)
     assert_non_null(le);
     tel_otlp_log_exporter_get_stats(le, &st);
     assert_int_equal(st.exports, 0);
-    le->shutdown(le);
-    le->destroy(le);
+    CLOSE_EXPORTER(le);
     unsetenv("OTEL_METRICS_EXPORTER");
     unsetenv("OTEL_LOGS_EXPORTER");
     unsetenv("OTEL_EXPORTER_FILE_METRICS_PATH");

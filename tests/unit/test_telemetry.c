@@ -7,13 +7,14 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "telemetry/log.h"
 #include "telemetry/metrics.h"
 #include "telemetry/trace.h"
+
+#include "stdout_redirect.h"
 
 /* Reads a JSON-lines file into an array of objects. */
 static json_t *read_lines(const char *path)
@@ -139,12 +140,8 @@ static void test_console_in_a_list_is_not_batched(void **state)
     setenv("OTEL_EXPORTER_FILE_TRACES_PATH", tp, 1);
     setenv("OTEL_BSP_SCHEDULE_DELAY", "60000", 1);
     unsetenv("OTEL_SDK_DISABLED");
-    fflush(stdout);
-    int saved = dup(1);
-    int fd = open(cp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(saved >= 0 && fd >= 0);
-    dup2(fd, 1);
-    close(fd);
+    int saved = stdout_redirect(cp);
+    assert_true(saved >= 0);
     assert_int_equal(tel_init("console-test", NULL), TEL_OK);
     tel_span *s =
         tel_span_start(tel_global_tracer("init", NULL), "direct-op", TEL_SPAN_KIND_INTERNAL, NULL);
@@ -156,9 +153,7 @@ static void test_console_in_a_list_is_not_batched(void **state)
     free(console);
     free(file);
     tel_shutdown();
-    fflush(stdout);
-    dup2(saved, 1);
-    close(saved);
+    stdout_restore(saved);
     file = slurp(tp);
     bool file_at_shutdown = strstr(file, "direct-op") != NULL;
     console = slurp(cp);

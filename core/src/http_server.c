@@ -1441,9 +1441,11 @@ core_http_server *core_http_server_create(const core_http_server_config *cfg)
                                   .description = "Duration of HTTP server requests.",
                                   .bounds = http_duration_bounds,
                                   .n_bounds = sizeof http_duration_bounds / sizeof(double)};
+        /* An exemplar of +1 or -1 would point at whichever request came or went last. */
         tel_instrument_opts ao = {.unit = "{request}",
                                   .description = "Number of active HTTP server requests.",
-                                  .value_is_int = true};
+                                  .value_is_int = true,
+                                  .no_exemplars = true};
         s->m_duration = m ? tel_meter_create(m, TEL_INSTR_HISTOGRAM, "http.server.request.duration", &ho) : NULL;
         s->m_active = m ? tel_meter_create(m, TEL_INSTR_UP_DOWN_COUNTER, "http.server.active_requests", &ao) : NULL;
         /* No-op instruments (disabled provider) are dropped: the request path then skips the

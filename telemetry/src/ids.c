@@ -1,6 +1,7 @@
-/* Id generation: a per-thread xoshiro256** generator seeded from getrandom(). */
+/* Id generation: the per-thread generator (ids_internal.h) and its seeding from getrandom(),
+ * the public id functions, hex encoding. */
 #include "telemetry/ids.h"
-#include "trace_internal.h"
+#include "ids_internal.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -8,18 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct rng {
-    uint64_t s[4];
-    bool seeded;
-} rng;
-
-static _Thread_local rng tls_rng;
+_Thread_local tel__rng tel__tls_rng;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -33,7 +24,7 @@ static uint64_t splitmix64(uint64_t *x)
  * and child never produce the same ids. */
 static void rng_atfork_child(void)
 {
-    tls_rng.seeded = false;
+    tel__tls_rng.seeded = false;
 }
 
 static void rng_register_atfork(void)
@@ -41,92 +32,36 @@ static void rng_register_atfork(void)
     pthread_atfork(NULL, NULL, rng_atfork_child);
 }
 
-static void rng_seed(rng *r)
+void tel__rng_seed(tel__rng *r)
 {
     pthread_once(&atfork_once, rng_register_atfork);
-    uint64_t seed[4];
-    ssize_t got = getrandom(seed, sizeof seed, GRND_NONBLOCK);
+    uint64_t seed;
+    ssize_t got = getrandom(&seed, sizeof seed, GRND_NONBLOCK);
     if (got != (ssize_t)sizeof seed) {
         /* No entropy yet (very early boot): mix time, pid and the state's address. */
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
                      ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)r;
-        for (int i = 0; i < 4; i++)
-            seed[i] = splitmix64(&x);
+        seed = splitmix64(&x);
     }
-    memcpy(r->s, seed, sizeof seed);
-    if ((r->s[0] | r->s[1] | r->s[2] | r->s[3]) == 0)
-        r->s[0] = 1;
+    r->s = seed;
     r->seeded = true;
-}
-
-static inline uint64_t rng_next(rng *r)
-{
-    uint64_t *s = r->s;
-    const uint64_t result = rotl(s[1] * 5, 7) * 9;
-    const uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-/* A trace id from r: two draws, never all zero. */
-static inline void gen_trace_id(rng *r, uint8_t out[TEL_TRACE_ID_SIZE])
-{
-    uint64_t a, b;
-    do {
-        a = rng_next(r);
-        b = rng_next(r);
-    } while ((a | b) == 0);
-    memcpy(out, &a, 8);
-    memcpy(out + 8, &b, 8);
-}
-
-/* A span id from r: one draw, never zero. */
-static inline void gen_span_id(rng *r, uint8_t out[TEL_SPAN_ID_SIZE])
-{
-    uint64_t a;
-    do {
-        a = rng_next(r);
-    } while (a == 0);
-    memcpy(out, &a, 8);
-}
-
-/* The calling thread's generator, seeded on first use. */
-static inline rng *thread_rng(void)
-{
-    rng *r = &tls_rng;
-    if (TEL_UNLIKELY(!r->seeded))
-        rng_seed(r);
-    return r;
 }
 
 uint64_t tel_random_u64(void)
 {
-    return rng_next(thread_rng());
-}
-
-void tel__ids_generate(uint8_t *trace_id, uint8_t span_id[TEL_SPAN_ID_SIZE])
-{
-    rng *r = thread_rng();
-    if (trace_id)
-        gen_trace_id(r, trace_id);
-    gen_span_id(r, span_id);
+    return tel__rng_next(tel__thread_rng());
 }
 
 void tel_trace_id_generate(uint8_t out[TEL_TRACE_ID_SIZE])
 {
-    gen_trace_id(thread_rng(), out);
+    tel__gen_trace_id(tel__thread_rng(), out);
 }
 
 void tel_span_id_generate(uint8_t out[TEL_SPAN_ID_SIZE])
 {
-    gen_span_id(thread_rng(), out);
+    tel__gen_span_id(tel__thread_rng(), out);
 }
 
 bool tel_span_context_is_valid(const tel_span_context *sc)

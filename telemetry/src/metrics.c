@@ -1019,7 +1019,7 @@ static tel_instrument *create(tel_meter *m, tel_instrument_kind kind, const char
         in->rec = TEL__REC_OBSERVABLE;
         break;
     }
-    in->ex_mode = is_observable(kind)                       ? 0
+    in->ex_mode = is_observable(kind) || (opts && opts->no_exemplars) ? 0
                   : p->filter == TEL_EXEMPLAR_ALWAYS_OFF   ? 0
                   : p->filter == TEL_EXEMPLAR_ALWAYS_ON    ? 2
                                                            : 1;

@@ -23,6 +23,7 @@
 
 #include "telemetry/clock.h"
 #include "telemetry/env.h"
+#include "ids_internal.h"
 #include "trace_internal.h"
 
 #define POOL_SLOTS 64      /* slots per chunk */
@@ -373,8 +374,9 @@ static inline uint64_t key_bit(const char *key)
 
 /* ---- Span start / end ---- */
 
-static tel_span_impl *span_begin(tel_tracer *t, const char *name, tel_span_kind kind,
-                                 const tel_context *parent)
+/* Inlined into both starts: the call would cost more than the checks it shares. */
+static inline __attribute__((always_inline)) tel_span_impl *
+span_begin(tel_tracer *t, const char *name, tel_span_kind kind, const tel_context *parent)
 {
     tel_tracer_provider *p = t->provider;
     if (TEL_UNLIKELY(atomic_load_explicit(&p->shut_down, memory_order_relaxed)))
@@ -474,16 +476,20 @@ int tel_span_attr_set_init(tel_span_attr_set *set, const tel_attr *attrs, size_t
 
 static inline tel_attr *attr_slot(tel_span_impl *s, const char *key);
 
+_Static_assert(TEL_SPAN_ATTR_SET_MAX <= TEL_SPAN_INLINE_ATTRS,
+               "a prepared set is copied whole into the inline attributes");
+
 /* A fresh span's prepared attributes: one copy of the array when they fit the inline slots and
- * no value length limit applies; otherwise one by one (a set attribute is truncated like any
- * other, never copied). */
+ * no value length limit applies (the whole array, a fixed size the compiler copies in a few
+ * moves; the slots past n are unused); otherwise one by one (a set attribute is truncated like
+ * any other, never copied). */
 static void set_attr_set(tel_span_impl *s, const tel_span_attr_set *set)
 {
     tel_span_data *d = &s->d;
     uint32_t n = set->n;
     if (TEL_LIKELY(d->n_attrs == 0 && n <= s->attr_cap &&
                    s->tracer->provider->limits.attribute_value_length == 0)) {
-        memcpy(d->attrs, set->attrs, n * sizeof(tel_attr));
+        memcpy(d->attrs, set->attrs, sizeof set->attrs);
         d->n_attrs = (uint16_t)n;
         s->key_bloom |= set->filter;
         return;

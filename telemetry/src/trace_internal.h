@@ -45,9 +45,6 @@ typedef struct tel_span_impl {
     tel_span_data d;
 } tel_span_impl;
 
-/* A span's new ids from the calling thread's generator in one go: a trace id into trace_id
- * (unless NULL: the parent's is kept) and a span id, both never all zero. */
-void tel__ids_generate(uint8_t *trace_id, uint8_t span_id[TEL_SPAN_ID_SIZE]);
 
 /* Appends raw bytes to the record's extra block (creating it); NULL on allocation failure. */
 void *tel__span_extra_alloc(tel_span_data *d, size_t size);

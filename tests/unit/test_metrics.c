@@ -574,6 +574,43 @@ static void test_exemplar_reservoir_uniform(void **state)
     mt_cleanup(&e);
 }
 
+/* An instrument created with no_exemplars keeps none under the always_on filter, while the
+ * same provider's other instruments do; the option is not part of the identity. */
+static void test_no_exemplars_option(void **state)
+{
+    (void)state;
+    mt_env e;
+    mt_init(&e, 0, TEL_EXEMPLAR_ALWAYS_ON);
+    tel_instrument_opts quiet = {.value_is_int = true, .no_exemplars = true};
+    tel_instrument *q = tel_meter_create(e.m, TEL_INSTR_UP_DOWN_COUNTER, "ex.quiet", &quiet);
+    tel_instrument *l = tel_meter_create(e.m, TEL_INSTR_UP_DOWN_COUNTER, "ex.loud",
+                                         &(tel_instrument_opts){.value_is_int = true});
+    tel_instrument *hq = tel_meter_create(e.m, TEL_INSTR_HISTOGRAM, "ex.quiet.h",
+                                          &(tel_instrument_opts){.no_exemplars = true});
+    /* Identical but for the option: the same instrument. */
+    assert_ptr_equal(tel_meter_create(e.m, TEL_INSTR_UP_DOWN_COUNTER, "ex.quiet",
+                                      &(tel_instrument_opts){.value_is_int = true}),
+                     q);
+    tel_bound_attrs *b = tel_instrument_bind(q, NULL, 0);
+    assert_non_null(b);
+    for (int i = 0; i < 3; i++) {
+        tel_counter_add_int(q, 1, NULL, 0);
+        tel_counter_add_int_bound(q, b, -1);
+        tel_counter_add_int(l, 1, NULL, 0);
+        tel_histogram_record(hq, 0.5, NULL, 0);
+    }
+    tel__collection c;
+    const tel_metric *m = collect(&e, &c, "ex.quiet");
+    assert_int_equal(m->points[0].value.i, 0);
+    assert_int_equal(m->points[0].n_exemplars, 0);
+    assert_int_equal(mt_metric(&c, "ex.loud")->points[0].n_exemplars, 1);
+    const tel_metric *h = mt_metric(&c, "ex.quiet.h");
+    assert_int_equal(h->points[0].count, 3);
+    assert_int_equal(h->points[0].n_exemplars, 0);
+    tel__collection_free(&c);
+    mt_cleanup(&e);
+}
+
 /* A sum's exemplar is a uniform pick too (SimpleFixedSizeExemplarReservoir of one): four adds
  * per interval kept about equally often, the first add of an interval always replaces; under the
  * trace based filter, adds without a sampled span are not offered (they neither replace the
@@ -948,6 +985,7 @@ int main(void)
         cmocka_unit_test(test_exemplar_filters),
         cmocka_unit_test(test_exemplar_reservoir_uniform),
         cmocka_unit_test(test_exemplar_sum_reservoir),
+        cmocka_unit_test(test_no_exemplars_option),
         cmocka_unit_test(test_exemplar_explicit_span),
         cmocka_unit_test(test_exemplar_filter_from_env),
         cmocka_unit_test(test_disabled_provider),

@@ -1,11 +1,13 @@
 /* Trace and span identifiers and the span context value type.
  *
- * Ids come from a per-thread xoshiro256** generator seeded from getrandom(); generated ids are
+ * Ids come from a per-thread wyrand generator seeded from getrandom(); generated ids are
  * never all-zero. The generator of the thread that calls fork() is reseeded in the child. */
 #ifndef TELEMETRY_IDS_H
 #define TELEMETRY_IDS_H
 
 #include "common.h"
+
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,6 +40,13 @@ uint64_t tel_random_u64(void);
 /* True when every byte of `id` (of `n` bytes, 8 or 16 for ids) is zero. */
 static inline bool tel_id_is_zero(const uint8_t *id, size_t n)
 {
+    if (n == 8 || n == 16) { /* the ids: whole words (memcpy: no alignment assumed) */
+        uint64_t a, b = 0;
+        memcpy(&a, id, 8);
+        if (n == 16)
+            memcpy(&b, id + 8, 8);
+        return (a | b) == 0;
+    }
     uint8_t acc = 0;
     for (size_t i = 0; i < n; i++)
         acc |= id[i];

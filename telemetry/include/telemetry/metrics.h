@@ -93,6 +93,11 @@ typedef struct tel_instrument_opts {
     const double *bounds;
     uint32_t n_bounds;
     bool value_is_int;
+    /* No exemplars for this instrument whatever the provider's filter (a view dropping its
+     * reservoir): for measurements whose trace says nothing about the value, such as the +1/-1
+     * of an in-flight count. Not part of the identity: an identical instrument keeps the first
+     * registration's choice. */
+    bool no_exemplars;
 } tel_instrument_opts;
 
 /* Creates (or returns the existing identical) synchronous instrument: COUNTER,

@@ -227,8 +227,22 @@ static bool exited(tel__batch *b, uint64_t unused)
     return b->exited;
 }
 
+void tel__batch_restart(tel__batch *b)
+{
+    if (!atomic_exchange(&b->restart_pending, false))
+        return;
+    pthread_mutex_lock(&b->lock);
+    if (!b->thread_started && !b->stopping && start_thread(b) != TEL_OK)
+        fprintf(stderr,
+                "{\"level\":\"error\",\"message\":\"%s export thread could not be started "
+                "after fork: records are no longer exported\"}\n",
+                b->what);
+    pthread_mutex_unlock(&b->lock);
+}
+
 int tel__batch_force_flush(tel__batch *b, int64_t timeout_ms)
 {
+    tel__batch_restart(b);
     struct timespec dl;
     timespec_after_ms(&dl, timeout_ms > 0 ? (uint64_t)timeout_ms : 0);
     pthread_mutex_lock(&b->lock);
@@ -250,6 +264,7 @@ int tel__batch_shutdown(tel__batch *b, int64_t timeout_ms)
     /* Let the thread drain for most of the bound, then abort the exporter's in-flight work. */
     timespec_after_ms(&soft, total - total / 5);
     timespec_after_ms(&hard, total);
+    tel__batch_restart(b); /* a forked child's thread: started to be stopped like the parent's */
     pthread_mutex_lock(&b->lock);
     if (!b->thread_started) {
         pthread_mutex_unlock(&b->lock);
@@ -303,7 +318,8 @@ bool tel__batch_destroy(tel__batch *b)
         }
     }
     pthread_mutex_unlock(&registry_lock);
-    if (b->thread_started) tel__batch_shutdown(b, b->cfg.export_timeout_ms);
+    if (b->thread_started || atomic_load(&b->restart_pending))
+        tel__batch_shutdown(b, b->cfg.export_timeout_ms);
     pthread_mutex_lock(&b->lock);
     if (b->detached && !b->exited) {
         /* A last, short chance for an abandoned export to end before b is given up on. */
@@ -385,7 +401,10 @@ static void atfork_child(void)
         atomic_store(&b->export_failed, 0);
         atomic_store(&b->wake_pending, false);
         b->flush_requested = b->flush_done = 0;
-        if (b->thread_started && !b->stopping) start_thread(b);
+        /* The thread is started on first use (tel__batch_restart), not here. */
+        atomic_store(&b->restart_pending, b->thread_started && !b->stopping);
+        b->thread_started = false;
+        b->exited = false;
     }
     pthread_mutex_init(&registry_lock, NULL);
 }

@@ -78,6 +78,10 @@ typedef struct tel__batch {
     size_t mask; /* cap - 1 */
     tel__batch_entry *ring; /* cap queue entries, 8 per line */
     uint32_t wake_at; /* queued records that wake the export thread: min(batch, 128, cap / 2) */
+    /* Set in the child of fork(): the export thread is started by the first producer, flush or
+     * shutdown there, not by the fork handler (creating a thread inside a fork handler is not
+     * safe: a sanitizer's or the C library's locks may still be held). */
+    atomic_bool restart_pending;
     /* Both written by every producer: one line. free_head is the pool's stack top: (ABA tag << 32)
      * | (buffer number + 1), 0 when the pool is empty. */
     _Alignas(64) _Atomic uint64_t free_head;
@@ -115,6 +119,8 @@ int tel__batch_init(tel__batch *b, const tel__batch_cfg *cfg, size_t cell_size,
 
 /* Counts a record dropped because the queue is full, with a rate-limited warning line. */
 void tel__batch_note_dropped(tel__batch *b);
+/* Starts the export thread of a forked child if it is still pending (see restart_pending). */
+void tel__batch_restart(tel__batch *b);
 /* Wakes the export thread because wake_at records are waiting. */
 void tel__batch_wake_full(tel__batch *b);
 
@@ -166,6 +172,8 @@ static inline void *tel__batch_reserve(tel__batch *b, uint32_t *buf_out)
  * records are waiting (rare: not per record). */
 static inline void tel__batch_publish(tel__batch *b, uint32_t buf)
 {
+    if (TEL_UNLIKELY(atomic_load_explicit(&b->restart_pending, memory_order_relaxed)))
+        tel__batch_restart(b);
     size_t pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
     for (;;) {
         size_t deq = atomic_load_explicit(&b->dequeue_pos, memory_order_acquire);

@@ -1,6 +1,7 @@
 /* Unit tests of the batch span processor (bsp.c): counts under concurrency, full queue,
  * failures, flush, bounded shutdown, and fork.
  * ctest-labels: concurrency */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -245,6 +246,21 @@ static void test_shutdown_bounded_when_exporter_hangs(void **state)
     tel_tracer_provider_destroy(f.p);
 }
 
+/* The calling process's threads (/proc/self/task entries), -1 when unreadable. */
+static int task_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
 static void test_fork_child_has_working_pipeline(void **state)
 {
     (void)state;
@@ -256,11 +272,14 @@ static void test_fork_child_has_working_pipeline(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        /* The child starts empty: none of the parent's queued spans, its own export thread. */
+        /* The child starts empty: none of the parent's queued spans, and no thread but this
+         * one (the fork handler starts none); its export thread comes with its first span. */
         tel_bsp_stats st;
         tel_bsp_get_stats(f.bsp, &st);
         if (st.ended != 0)
             _exit(2);
+        if (task_count() != 1)
+            _exit(5);
         uint64_t before = atomic_load(&e.spans);
         make_spans(f.t, 30);
         if (tel_tracer_provider_force_flush(f.p, 5000) != TEL_OK)

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "otlp_internal.h"
+#include "stderr_capture.h"
 
 static const char *const vars[] = {
     "ENDPOINT",    "PROTOCOL",    "HEADERS",
@@ -41,24 +42,15 @@ static const char *header(const tel_otlp_config *c, const char *name)
     return NULL;
 }
 
-/* Runs from_env with stderr captured into buf. */
+/* Runs from_env with stderr captured into buf (NUL-terminated). */
 static int from_env_captured(tel_otlp_config *c, const char *signal, char *buf, size_t cap)
 {
-    fflush(stderr);
-    char path[] = "/tmp/otlp_cfg_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    int saved = dup(2);
-    dup2(fd, 2);
+    stderr_capture sc = STDERR_CAPTURE_INIT;
+    assert_int_equal(stderr_capture_start(&sc, "otlp_cfg"), 0);
     int rc = tel_otlp_config_from_env(c, signal);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    lseek(fd, 0, SEEK_SET);
-    ssize_t n = read(fd, buf, cap - 1);
-    buf[n > 0 ? n : 0] = '\0';
-    close(fd);
-    unlink(path);
+    size_t n;
+    stderr_capture_stop(&sc, buf, cap - 1, &n);
+    buf[n] = '\0';
     return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "otlp_internal.h"
+#include "stderr_capture.h"
 #include "otlp_test_server.h"
 #include "otlp_test_util.h"
 
@@ -32,29 +33,23 @@ static tel_otlp_retry_policy policy(const tel_otlp_config *c)
     return (tel_otlp_retry_policy){c->retry_initial_ms, c->retry_max_ms, c->retry_max_attempts};
 }
 
-/* stderr capture */
-static int cap_fd = -1, saved_fd = -1;
-static char cap_path[64];
+/* stderr capture (one at a time) */
+static stderr_capture cap = STDERR_CAPTURE_INIT;
 
 static void capture_begin(void)
 {
-    fflush(stderr);
-    snprintf(cap_path, sizeof cap_path, "/tmp/otlp_http_XXXXXX");
-    cap_fd = mkstemp(cap_path);
-    saved_fd = dup(2);
-    dup2(cap_fd, 2);
+    assert_int_equal(stderr_capture_start(&cap, "otlp_http"), 0);
 }
 
+/* What was written since capture_begin (NUL-terminated, to free). */
 static char *capture_end(void)
 {
-    fflush(stderr);
-    dup2(saved_fd, 2);
-    close(saved_fd);
-    off_t n = lseek(cap_fd, 0, SEEK_END);
-    char *s = calloc(1, (size_t)n + 1);
-    if (pread(cap_fd, s, (size_t)n, 0) < 0) s[0] = '\0';
-    close(cap_fd);
-    unlink(cap_path);
+    enum { MAX = 1 << 16 };
+    char *s = malloc(MAX + 1);
+    assert_non_null(s);
+    size_t n;
+    stderr_capture_stop(&cap, s, MAX, &n);
+    s[n] = '\0';
     return s;
 }
 

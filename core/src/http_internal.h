@@ -163,6 +163,13 @@ typedef struct known_hdr {
     int token;
 } known_hdr;
 
+/* A carrier field's lws lookup key ("name:", lower case), its length and its lws token (-1: a
+ * custom header). */
+typedef struct http_field_key {
+    char key[40];
+    int klen, token;
+} http_field_key;
+
 struct core_http_server {
     core_http_server_config cfg;
     char *address;
@@ -217,10 +224,7 @@ struct core_http_server {
      * before extracting (service thread only); n_fields -1: a prefix field (always extract). */
     const tel_propagator *fields_of;
     int n_fields;
-    struct {
-        char key[40];
-        int klen, token;
-    } fields[TEL_PROPAGATOR_MAX_FIELDS];
+    http_field_key fields[TEL_PROPAGATOR_MAX_FIELDS];
 };
 
 /* ---- http_server.c, used by http_ws.c ---- */

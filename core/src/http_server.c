@@ -360,24 +360,39 @@ static const char *req_route(const core_http_req *req, uint32_t *len, bool *inte
     return r;
 }
 
+/* Whether list f[0..n) has the field name. */
+static bool has_field(const char *const *f, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(f[i], name) == 0)
+            return true;
+    return false;
+}
+
 /* True when the request carries none of the carrier fields p reads (tel_propagator_fields), so
  * that extracting would leave the context empty: one header lookup per field instead of the
- * carrier's work. The fields' lws keys are prepared once per propagator. A prefix field
- * (jaeger's uberctx-*) cannot be looked up: then this is never true. */
+ * carrier's work. The fields' lws keys are prepared once per propagator. tracestate is not
+ * looked up when traceparent is: it is only read with a valid traceparent (W3C Trace Context),
+ * so it alone gives no context. A prefix field (jaeger's uberctx-*) cannot be looked up: then
+ * this is never true. */
 static bool no_context_headers(core_http_server *s, const tel_propagator *p, struct lws *wsi)
 {
     if (TEL_UNLIKELY(s->fields_of != p)) {
         const char *f[TEL_PROPAGATOR_MAX_FIELDS];
         size_t n = tel_propagator_fields(p, f, TEL_PROPAGATOR_MAX_FIELDS);
+        bool tp = has_field(f, n, "traceparent");
         s->n_fields = 0;
         for (size_t i = 0; i < n && s->n_fields >= 0; i++) {
-            int klen = header_key(f[i], s->fields[i].key, sizeof s->fields[i].key);
+            if (tp && strcmp(f[i], "tracestate") == 0)
+                continue;
+            http_field_key *d = &s->fields[s->n_fields];
+            int klen = header_key(f[i], d->key, sizeof d->key);
             if (klen < 0 || f[i][strlen(f[i]) - 1] == '*') {
                 s->n_fields = -1;
                 break;
             }
-            s->fields[i].klen = klen;
-            s->fields[i].token = known_token(s, s->fields[i].key, (size_t)klen);
+            d->klen = klen;
+            d->token = known_token(s, d->key, (size_t)klen);
             s->n_fields++;
         }
         s->fields_of = p;

@@ -24,6 +24,7 @@
 #include "telemetry/metrics.h"
 #include "telemetry/otlp.h"
 #include "telemetry/propagation.h"
+#include "telemetry/tracestate.h"
 #include "test_tracing.h"
 
 #ifndef BMC_PROMTOOL
@@ -647,6 +648,47 @@ static void test_b3_server(void)
     tel_propagator_destroy(b3);
 }
 
+/* The extraction fast path skips requests without context headers; each carrier header alone
+ * still counts: tracestate alone gives no parent (it is only read with a traceparent), baggage
+ * alone reaches the span, traceparent with tracestate gives a remote parent and its tracestate. */
+static void test_context_header_subsets(void)
+{
+    static const char tid[] = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const char *reqs[] = {"GET /v1/servers/t1 HTTP/1.1\r\nHost: x\r\ntracestate: v=1\r\n\r\n",
+                          "GET /v1/servers/t2 HTTP/1.1\r\nHost: x\r\n"
+                          "baggage: customer_id=c9\r\n\r\n",
+                          "GET /v1/servers/t3 HTTP/1.1\r\nHost: x\r\n"
+                          "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
+                          "tracestate: v=1\r\n\r\n"};
+    for (int i = 0; i < 3; i++) {
+        tel_memory_exporter_reset(tt.mem);
+        tu_resp r;
+        int fd = tu_http_raw(port, reqs[i], strlen(reqs[i]), &r);
+        CHECK(r.status == 200, "context subset %d: %d", i, r.status);
+        tu_resp_free(&r);
+        close(fd);
+        wait_spans(2);
+        const tel_span_data *sp = find_span("GET /v1/servers/{id}");
+        CHECK(sp != NULL, "context subset %d: no server span", i);
+        if (!sp)
+            continue;
+        char t[33];
+        tel_hex_encode(sp->sc.trace_id, 16, t);
+        size_t vlen = 0;
+        const char *v = sp->ts ? tel_tracestate_get(sp->ts, "v", &vlen) : NULL;
+        if (i < 2)
+            CHECK(!sp->has_parent && !sp->ts, "context subset %d: a parent from no traceparent", i);
+        if (i == 1)
+            CHECK(tu_attr_str(sp, "customer_id") &&
+                      strcmp(tu_attr_str(sp, "customer_id"), "c9") == 0,
+                  "baggage alone was not extracted");
+        if (i == 2)
+            CHECK(sp->has_parent && sp->parent_remote && strcmp(t, tid) == 0 && v && vlen == 1 &&
+                      v[0] == '1',
+                  "traceparent with tracestate: trace %s, tracestate %s", t, v ? v : "none");
+    }
+}
+
 static void test_async_timeout(void)
 {
     tel_memory_exporter_reset(tt.mem);
@@ -1084,6 +1126,7 @@ int main(void)
     test_async_json_and_errors(cl);
     test_reserved_path_chars();
     test_b3_server();
+    test_context_header_subsets();
     test_async_timeout();
     test_websocket();
     test_ws_backpressure();

@@ -1,7 +1,8 @@
 /* The id generator's hot path, inline for the span start: a per-thread wyrand generator
- * (64-bit state, one 64x64->128 multiply per draw; passes BigCrush and PractRand), seeded from
- * getrandom() on a thread's first draw and again in the child after fork() (ids.c). Not for
- * secrets: ids only need to be unique and uniformly random (W3C random trace-id flag). */
+ * (64-bit state, one 64x64->128 multiply per draw; its author reports it passes BigCrush and
+ * PractRand), seeded from getrandom() on a thread's first draw and again in the child after
+ * fork() (ids.c). Not for secrets: ids only need to be unique and uniformly random (W3C random
+ * trace-id flag). */
 #ifndef TELEMETRY_IDS_INTERNAL_H
 #define TELEMETRY_IDS_INTERNAL_H
 

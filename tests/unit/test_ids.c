@@ -35,6 +35,57 @@ static void test_ids_nonzero_and_unique(void **state)
     assert_false(tel_id_is_zero(t, 8) && tel_id_is_zero(t + 8, 8));
 }
 
+/* Every bit of the generated ids is set about half the time, span ids and both halves of trace
+ * ids alike (the W3C random flag promises random low 56 bits): N draws per bit position, each
+ * count within 6 standard deviations of N/2 (a chance failure: about 1 in 10^7 runs). */
+static void test_ids_bits_balanced(void **state)
+{
+    (void)state;
+    enum { N = 200000 };
+    static unsigned ones[3][64];
+    memset(ones, 0, sizeof ones);
+    for (int i = 0; i < N; i++) {
+        uint8_t sid[8], tid[16];
+        tel_span_id_generate(sid);
+        tel_trace_id_generate(tid);
+        for (int b = 0; b < 64; b++) {
+            ones[0][b] += (sid[b / 8] >> (b % 8)) & 1u;
+            ones[1][b] += (tid[b / 8] >> (b % 8)) & 1u;
+            ones[2][b] += (tid[8 + b / 8] >> (b % 8)) & 1u;
+        }
+    }
+    const double sd = 223.6; /* sqrt(N / 4) */
+    for (int k = 0; k < 3; k++)
+        for (int b = 0; b < 64; b++)
+            assert_in_range(ones[k][b], (unsigned)(N / 2 - 6 * sd), (unsigned)(N / 2 + 6 * sd));
+}
+
+/* The zero test looks at every byte of an id, whichever word it is in. */
+static void test_id_is_zero_every_byte(void **state)
+{
+    (void)state;
+    uint8_t id[16] = {0};
+    assert_true(tel_id_is_zero(id, 16));
+    assert_true(tel_id_is_zero(id, 8));
+    assert_true(tel_id_is_zero(id, 3));
+    for (int i = 0; i < 16; i++) {
+        memset(id, 0, sizeof id);
+        id[i] = 0x80;
+        assert_false(tel_id_is_zero(id, 16));
+        if (i < 8)
+            assert_false(tel_id_is_zero(id, 8));
+        else
+            assert_true(tel_id_is_zero(id, 8));
+        if (i < 3)
+            assert_false(tel_id_is_zero(id, 3));
+    }
+    /* Unaligned ids too. */
+    uint8_t buf[17] = {0};
+    buf[16] = 1;
+    assert_false(tel_id_is_zero(buf + 1, 16));
+    assert_true(tel_id_is_zero(buf + 1, 8));
+}
+
 static void test_hex_roundtrip(void **state)
 {
     (void)state;
@@ -82,6 +133,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ids_nonzero_and_unique),
+        cmocka_unit_test(test_ids_bits_balanced),
+        cmocka_unit_test(test_id_is_zero_every_byte),
         cmocka_unit_test(test_hex_roundtrip),
         cmocka_unit_test(test_fork_child_gets_new_ids),
     };

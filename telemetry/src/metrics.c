@@ -450,9 +450,17 @@ static bool exemplar_read(tel__exslot *x, bool is_int, tel_exemplar *out)
 
 /* ---- Recording ---- */
 
+/* The bucket of v: the first bound b[i] with v <= b[i], n when none. Durations mostly fall in
+ * the first buckets: those are scanned in order (one compare for the first), the rest searched
+ * by halves. */
 static inline uint32_t bucket_of(const double *b, uint32_t n, double v)
 {
-    uint32_t lo = 0, hi = n;
+    enum { SCAN = 4 };
+    uint32_t scan = n < SCAN ? n : SCAN;
+    for (uint32_t i = 0; i < scan; i++)
+        if (v <= b[i])
+            return i;
+    uint32_t lo = scan, hi = n;
     while (lo < hi) {
         uint32_t mid = (lo + hi) >> 1;
         if (v <= b[mid])

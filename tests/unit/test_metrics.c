@@ -165,6 +165,37 @@ static void test_histogram_custom_bounds(void **state)
     mt_cleanup(&e);
 }
 
+/* Many bounds (the first few scanned, the rest searched by halves): every bound lands in its
+ * own bucket, a value just above it in the next, one below the first in bucket 0. */
+static void test_histogram_many_bounds(void **state)
+{
+    (void)state;
+    mt_env e;
+    mt_init(&e, 0, TEL_EXEMPLAR_ALWAYS_OFF);
+    enum { N = 100 };
+    static double b[N];
+    for (int i = 0; i < N; i++)
+        b[i] = (i + 1) * 0.25;
+    tel_instrument *h = tel_meter_create(e.m, TEL_INSTR_HISTOGRAM, "many.bounds",
+                                         &(tel_instrument_opts){.bounds = b, .n_bounds = N});
+    tel_histogram_record(h, -1, NULL, 0);
+    for (int i = 0; i < N; i++) {
+        tel_histogram_record(h, b[i], NULL, 0);
+        tel_histogram_record(h, nextafter(b[i], 1e9), NULL, 0);
+    }
+    tel__collection c;
+    const tel_metric *m = collect(&e, &c, "many.bounds");
+    assert_int_equal(m->n_bounds, N);
+    const uint64_t *k = m->points[0].bucket_counts;
+    assert_int_equal(k[0], 2); /* -1 and b[0] */
+    for (int i = 1; i < N; i++)
+        assert_int_equal(k[i], 2); /* just above b[i-1], and b[i] */
+    assert_int_equal(k[N], 1); /* just above the last bound */
+    assert_int_equal(m->points[0].count, 2 * N + 1);
+    tel__collection_free(&c);
+    mt_cleanup(&e);
+}
+
 static void test_gauge(void **state)
 {
     (void)state;
@@ -974,6 +1005,7 @@ int main(void)
         cmocka_unit_test(test_up_down_counter),
         cmocka_unit_test(test_histogram_default_buckets_and_edges),
         cmocka_unit_test(test_histogram_custom_bounds),
+        cmocka_unit_test(test_histogram_many_bounds),
         cmocka_unit_test(test_gauge),
         cmocka_unit_test(test_observable_instruments),
         cmocka_unit_test(test_cumulative_temporality_stable_start),

@@ -128,6 +128,18 @@ static int known_token(const core_http_server *s, const char *key, size_t klen)
     return -1;
 }
 
+/* Copies header h, of total length total (lws_hdr_total_length), NUL-terminated into buf;
+ * returns its length as lws_hdr_copy does. A header sent once is one fragment: copied alone,
+ * without lws_hdr_copy's second walk over the fragments and its strncpy; a repeated one is
+ * joined by lws_hdr_copy. */
+static int token_header_copy(struct lws *wsi, enum lws_token_indexes h, int total, char *buf, int cap)
+{
+    int n = lws_hdr_copy_fragment(wsi, buf, cap, h, 0);
+    if (n >= 0 && n == total)
+        return n;
+    return lws_hdr_copy(wsi, buf, cap, h);
+}
+
 int http_header_copy(core_http_server *s, struct lws *wsi, const char *name, char *buf,
                      size_t cap)
 {
@@ -142,7 +154,7 @@ int http_header_copy(core_http_server *s, struct lws *wsi, const char *name, cha
             return CORE_ENOTFOUND;
         if ((size_t)n + 1 > cap)
             return CORE_ETOOBIG;
-        int m = lws_hdr_copy(wsi, buf, (int)cap, (enum lws_token_indexes)tok);
+        int m = token_header_copy(wsi, (enum lws_token_indexes)tok, n, buf, (int)cap);
         return m < 0 ? CORE_ETOOBIG : m;
     }
     int n = lws_hdr_custom_length(wsi, key, klen);
@@ -198,7 +210,7 @@ static int cached_header_copy(core_http_server *s, struct lws *wsi, const char *
             return CORE_ENOTFOUND;
         if ((size_t)n + 1 > cap)
             return CORE_ETOOBIG;
-        int m = lws_hdr_copy(wsi, buf, (int)cap, (enum lws_token_indexes)tok);
+        int m = token_header_copy(wsi, (enum lws_token_indexes)tok, n, buf, (int)cap);
         return m < 0 ? CORE_ETOOBIG : m;
     }
     /* One scan of the custom headers. A header too long for buf reads as missing, which is
@@ -266,8 +278,8 @@ static void set_server_address(core_http_req *req, struct lws *wsi)
     core_http_server *s = req->srv;
     char hbuf[256];
     int n = lws_hdr_total_length(wsi, WSI_TOKEN_HOST);
-    const char *h = n > 0 && n < (int)sizeof hbuf &&
-                            lws_hdr_copy(wsi, hbuf, sizeof hbuf, WSI_TOKEN_HOST) == n
+    const char *h = n > 0 && n < (int)sizeof hbuf && token_header_copy(wsi, WSI_TOKEN_HOST, n, hbuf,
+                                                                 sizeof hbuf) == n
                         ? hbuf
                         : NULL;
     if (!h) {
@@ -490,7 +502,7 @@ void http_trace_begin(core_http_req *req, struct lws *wsi)
             char ua[512];
             int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_USER_AGENT);
             if (n > 0 && n < (int)sizeof ua &&
-                lws_hdr_copy(wsi, ua, sizeof ua, WSI_TOKEN_HTTP_USER_AGENT) == n)
+                token_header_copy(wsi, WSI_TOKEN_HTTP_USER_AGENT, n, ua, sizeof ua) == n)
                 tel_span_set_strn(sp, "user_agent.original", ua, (size_t)n);
             http_copy_baggage(sp, &req->ctx);
         }

@@ -650,7 +650,8 @@ static void test_b3_server(void)
 
 /* The extraction fast path skips requests without context headers; each carrier header alone
  * still counts: tracestate alone gives no parent (it is only read with a traceparent), baggage
- * alone reaches the span, traceparent with tracestate gives a remote parent and its tracestate. */
+ * alone reaches the span, traceparent with tracestate gives a remote parent and its tracestate.
+ * And a header sent twice is read whole. */
 static void test_context_header_subsets(void)
 {
     static const char tid[] = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -659,8 +660,10 @@ static void test_context_header_subsets(void)
                           "baggage: customer_id=c9\r\n\r\n",
                           "GET /v1/servers/t3 HTTP/1.1\r\nHost: x\r\n"
                           "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
-                          "tracestate: v=1\r\n\r\n"};
-    for (int i = 0; i < 3; i++) {
+                          "tracestate: v=1\r\n\r\n",
+                          "GET /v1/servers/t4 HTTP/1.1\r\nHost: x\r\nUser-Agent: agent-one\r\n"
+                          "User-Agent: agent-two\r\n\r\n"};
+    for (int i = 0; i < 4; i++) {
         tel_memory_exporter_reset(tt.mem);
         tu_resp r;
         int fd = tu_http_raw(port, reqs[i], strlen(reqs[i]), &r);
@@ -686,6 +689,11 @@ static void test_context_header_subsets(void)
             CHECK(sp->has_parent && sp->parent_remote && strcmp(t, tid) == 0 && v && vlen == 1 &&
                       v[0] == '1',
                   "traceparent with tracestate: trace %s, tracestate %s", t, v ? v : "none");
+        /* A repeated header is read whole, not its first line only. */
+        const char *ua = tu_attr_str(sp, "user_agent.original");
+        if (i == 3)
+            CHECK(ua && strstr(ua, "agent-one") && strstr(ua, "agent-two"),
+                  "repeated User-Agent read as %s", ua ? ua : "none");
     }
 }
 

@@ -128,16 +128,20 @@ static int known_token(const core_http_server *s, const char *key, size_t klen)
     return -1;
 }
 
-/* Copies header h, of total length total (lws_hdr_total_length), NUL-terminated into buf;
- * returns its length as lws_hdr_copy does. A header sent once is one fragment: copied alone,
- * without lws_hdr_copy's second walk over the fragments and its strncpy; a repeated one is
- * joined by lws_hdr_copy. */
-static int token_header_copy(struct lws *wsi, enum lws_token_indexes h, int total, char *buf, int cap)
+/* Copies header h NUL-terminated into buf (cap <= INT32_MAX): its length, CORE_ENOTFOUND or
+ * CORE_ETOOBIG. A header sent once is one fragment: copied alone, without lws_hdr_copy's second
+ * walk over the fragments and its strncpy; a repeated one is joined by lws_hdr_copy. */
+static int token_header_get(struct lws *wsi, enum lws_token_indexes h, char *buf, size_t cap)
 {
-    int n = lws_hdr_copy_fragment(wsi, buf, cap, h, 0);
-    if (n >= 0 && n == total)
-        return n;
-    return lws_hdr_copy(wsi, buf, cap, h);
+    int n = lws_hdr_total_length(wsi, h);
+    if (n <= 0)
+        return CORE_ENOTFOUND;
+    if ((size_t)n + 1 > cap)
+        return CORE_ETOOBIG;
+    int m = lws_hdr_copy_fragment(wsi, buf, (int)cap, h, 0);
+    if (m != n)
+        m = lws_hdr_copy(wsi, buf, (int)cap, h);
+    return m < 0 ? CORE_ETOOBIG : m;
 }
 
 int http_header_copy(core_http_server *s, struct lws *wsi, const char *name, char *buf,
@@ -148,15 +152,8 @@ int http_header_copy(core_http_server *s, struct lws *wsi, const char *name, cha
     if (klen < 0 || !wsi || cap == 0 || cap > INT32_MAX)
         return CORE_EINVAL;
     int tok = known_token(s, key, (size_t)klen);
-    if (tok >= 0) {
-        int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)tok);
-        if (n <= 0)
-            return CORE_ENOTFOUND;
-        if ((size_t)n + 1 > cap)
-            return CORE_ETOOBIG;
-        int m = token_header_copy(wsi, (enum lws_token_indexes)tok, n, buf, (int)cap);
-        return m < 0 ? CORE_ETOOBIG : m;
-    }
+    if (tok >= 0)
+        return token_header_get(wsi, (enum lws_token_indexes)tok, buf, cap);
     int n = lws_hdr_custom_length(wsi, key, klen);
     if (n < 0)
         return CORE_ENOTFOUND;
@@ -204,15 +201,8 @@ static int cached_header_copy(core_http_server *s, struct lws *wsi, const char *
         return CORE_EINVAL;
     const char *key = s->name_cache[i].key;
     int klen = s->name_cache[i].klen, tok = s->name_cache[i].token;
-    if (tok >= 0) {
-        int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)tok);
-        if (n <= 0)
-            return CORE_ENOTFOUND;
-        if ((size_t)n + 1 > cap)
-            return CORE_ETOOBIG;
-        int m = token_header_copy(wsi, (enum lws_token_indexes)tok, n, buf, (int)cap);
-        return m < 0 ? CORE_ETOOBIG : m;
-    }
+    if (tok >= 0)
+        return token_header_get(wsi, (enum lws_token_indexes)tok, buf, cap);
     /* One scan of the custom headers. A header too long for buf reads as missing, which is
      * what the carrier makes of either. */
     int m = lws_hdr_custom_copy(wsi, buf, (int)cap, key, klen);
@@ -277,11 +267,8 @@ static void set_server_address(core_http_req *req, struct lws *wsi)
 {
     core_http_server *s = req->srv;
     char hbuf[256];
-    int n = lws_hdr_total_length(wsi, WSI_TOKEN_HOST);
-    const char *h = n > 0 && n < (int)sizeof hbuf && token_header_copy(wsi, WSI_TOKEN_HOST, n, hbuf,
-                                                                 sizeof hbuf) == n
-                        ? hbuf
-                        : NULL;
+    int n = token_header_get(wsi, WSI_TOKEN_HOST, hbuf, sizeof hbuf);
+    const char *h = n > 0 ? hbuf : NULL;
     if (!h) {
         tel_span_set_str(req->span, "server.address", s->address);
         tel_span_set_int(req->span, "server.port", atomic_load(&s->port));
@@ -372,32 +359,19 @@ static const char *req_route(const core_http_req *req, uint32_t *len, bool *inte
     return r;
 }
 
-/* Whether list f[0..n) has the field name. */
-static bool has_field(const char *const *f, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(f[i], name) == 0)
-            return true;
-    return false;
-}
-
-/* True when the request carries none of the carrier fields p reads (tel_propagator_fields), so
- * that extracting would leave the context empty: one header lookup per field instead of the
- * carrier's work. The fields' lws keys are prepared once per propagator. tracestate is not
- * looked up when traceparent is: it is only read with a valid traceparent (W3C Trace Context),
- * so it alone gives no context. A prefix field (jaeger's uberctx-*) cannot be looked up: then
- * this is never true. */
+/* True when the request carries none of the carrier fields that can give p a context
+ * (tel_propagator_context_fields), so that extracting would leave the context empty: one header
+ * lookup per field instead of the carrier's work. The fields' lws keys are prepared once per
+ * propagator. A prefix field (jaeger's uberctx-*) cannot be looked up: then this is never
+ * true. */
 static bool no_context_headers(core_http_server *s, const tel_propagator *p, struct lws *wsi)
 {
     if (TEL_UNLIKELY(s->fields_of != p)) {
         const char *f[TEL_PROPAGATOR_MAX_FIELDS];
-        size_t n = tel_propagator_fields(p, f, TEL_PROPAGATOR_MAX_FIELDS);
-        bool tp = has_field(f, n, "traceparent");
+        size_t n = tel_propagator_context_fields(p, f, TEL_PROPAGATOR_MAX_FIELDS);
         s->n_fields = 0;
         for (size_t i = 0; i < n && s->n_fields >= 0; i++) {
-            if (tp && strcmp(f[i], "tracestate") == 0)
-                continue;
-            http_field_key *d = &s->fields[s->n_fields];
+            http_field_key *d = &s->fields[i];
             int klen = header_key(f[i], d->key, sizeof d->key);
             if (klen < 0 || f[i][strlen(f[i]) - 1] == '*') {
                 s->n_fields = -1;
@@ -500,9 +474,8 @@ void http_trace_begin(core_http_req *req, struct lws *wsi)
             if (req->conn->peer_len)
                 tel_span_set_strn(sp, "client.address", req->conn->peer, req->conn->peer_len);
             char ua[512];
-            int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_USER_AGENT);
-            if (n > 0 && n < (int)sizeof ua &&
-                token_header_copy(wsi, WSI_TOKEN_HTTP_USER_AGENT, n, ua, sizeof ua) == n)
+            int n = token_header_get(wsi, WSI_TOKEN_HTTP_USER_AGENT, ua, sizeof ua);
+            if (n > 0)
                 tel_span_set_strn(sp, "user_agent.original", ua, (size_t)n);
             http_copy_baggage(sp, &req->ctx);
         }

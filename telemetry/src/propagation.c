@@ -204,9 +204,13 @@ unsigned tel_propagator_formats(const tel_propagator *p)
     return p ? p->formats : 0;
 }
 
-size_t tel_propagator_fields(const tel_propagator *p, const char **keys, size_t max)
+/* tel_propagator_fields, or with context_only tel_propagator_context_fields. */
+static size_t fields_of(const tel_propagator *p, const char **keys, size_t max, bool context_only)
 {
-    static const char *const tc[] = {"traceparent", "tracestate", NULL};
+    static const char *const tc_all[] = {"traceparent", "tracestate", NULL};
+    /* tracestate is only read with a valid traceparent (W3C Trace Context). */
+    static const char *const tc_context[] = {"traceparent", NULL};
+    const char *const *tc = context_only ? tc_context : tc_all;
     static const char *const bag[] = {"baggage", NULL};
     static const char *const b3[] = {"b3", NULL};
     /* b3multi reads the single header first too */
@@ -235,6 +239,16 @@ size_t tel_propagator_fields(const tel_propagator *p, const char **keys, size_t 
         }
     }
     return n;
+}
+
+size_t tel_propagator_fields(const tel_propagator *p, const char **keys, size_t max)
+{
+    return fields_of(p, keys, max, false);
+}
+
+size_t tel_propagator_context_fields(const tel_propagator *p, const char **keys, size_t max)
+{
+    return fields_of(p, keys, max, true);
 }
 
 void tel_propagator_destroy(tel_propagator *p)

@@ -611,6 +611,20 @@ static void test_reserved_path_chars(void)
 /* A server whose propagator is b3multi: the server span continues a trace given by the X-B3-*
  * headers or by the single b3 header (the look-up that skips extraction when none of the
  * propagator's fields is present must find them). */
+/* Sends the raw request req to port with the span store emptied first, checks the 200 and
+ * returns the request's server span (GET /v1/servers/{id}; NULL when missing). */
+static const tel_span_data *raw_server_span(int to, const char *req, const char *what, int i)
+{
+    tel_memory_exporter_reset(tt.mem);
+    tu_resp r;
+    int fd = tu_http_raw(to, req, strlen(req), &r);
+    CHECK(r.status == 200, "%s %d: %d", what, i, r.status);
+    tu_resp_free(&r);
+    close(fd);
+    wait_spans(2);
+    return find_span("GET /v1/servers/{id}");
+}
+
 static void test_b3_server(void)
 {
     tel_propagator *b3 = tel_propagator_create("b3multi");
@@ -626,15 +640,8 @@ static void test_b3_server(void)
                           "X-B3-SpanId: a2fb4a1d1a96d312\r\nX-B3-Sampled: 1\r\n\r\n",
                           "GET /v1/servers/s HTTP/1.1\r\nHost: x\r\n"
                           "b3: 463ac35c9f6413ad48485a3953bb6124-a2fb4a1d1a96d312-1\r\n\r\n"};
-    for (size_t i = 0; i < 2 && p2 > 0; i++) {
-        tel_memory_exporter_reset(tt.mem);
-        tu_resp r;
-        int fd = tu_http_raw(p2, reqs[i], strlen(reqs[i]), &r);
-        CHECK(r.status == 200, "b3 request %zu: %d", i, r.status);
-        tu_resp_free(&r);
-        close(fd);
-        wait_spans(2);
-        const tel_span_data *sp = find_span("GET /v1/servers/{id}");
+    for (int i = 0; i < 2 && p2 > 0; i++) {
+        const tel_span_data *sp = raw_server_span(p2, reqs[i], "b3 request", i);
         char tid[33] = "", psid[17] = "";
         if (sp) {
             tel_hex_encode(sp->sc.trace_id, 16, tid);
@@ -642,7 +649,7 @@ static void test_b3_server(void)
         }
         CHECK(sp && strcmp(tid, "463ac35c9f6413ad48485a3953bb6124") == 0 &&
                   strcmp(psid, "a2fb4a1d1a96d312") == 0 && sp->parent_remote,
-              "b3 request %zu: server span trace %s parent %s", i, tid, psid);
+              "b3 request %d: server span trace %s parent %s", i, tid, psid);
     }
     core_http_server_destroy(s2);
     tel_propagator_destroy(b3);
@@ -664,14 +671,7 @@ static void test_context_header_subsets(void)
                           "GET /v1/servers/t4 HTTP/1.1\r\nHost: x\r\nUser-Agent: agent-one\r\n"
                           "User-Agent: agent-two\r\n\r\n"};
     for (int i = 0; i < 4; i++) {
-        tel_memory_exporter_reset(tt.mem);
-        tu_resp r;
-        int fd = tu_http_raw(port, reqs[i], strlen(reqs[i]), &r);
-        CHECK(r.status == 200, "context subset %d: %d", i, r.status);
-        tu_resp_free(&r);
-        close(fd);
-        wait_spans(2);
-        const tel_span_data *sp = find_span("GET /v1/servers/{id}");
+        const tel_span_data *sp = raw_server_span(port, reqs[i], "context subset", i);
         CHECK(sp != NULL, "context subset %d: no server span", i);
         if (!sp)
             continue;

@@ -350,6 +350,15 @@ static void test_fields(void **state)
                 assert_string_not_equal(keys[i], keys[k]);
         }
         assert_int_equal(tel_propagator_fields(p, NULL, 0), n); /* a count only */
+        /* The context fields: the same but tracestate when traceparent is there. */
+        const char *ckeys[TEL_PROPAGATOR_MAX_FIELDS];
+        size_t cn = tel_propagator_context_fields(p, ckeys, TEL_PROPAGATOR_MAX_FIELDS);
+        bool tc = listed(keys, n, "traceparent");
+        assert_int_equal(cn, tc ? n - 1 : n);
+        for (size_t i = 0; i < cn; i++) {
+            assert_true(listed(keys, n, ckeys[i]));
+            assert_false(tc && strcmp(ckeys[i], "tracestate") == 0);
+        }
 
         /* Everything inject writes is listed... */
         tcar in = {0}, out = {0};

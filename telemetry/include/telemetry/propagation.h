@@ -94,9 +94,12 @@ unsigned tel_propagator_formats(const tel_propagator *p);
 /* The carrier keys p reads and writes (the Fields operation of the OpenTelemetry propagator
  * API), lowercase, in format order, each once: up to max of them into keys (static strings).
  * Returns how many there are. A key ending in '*' stands for every key with that prefix
- * (jaeger's "uberctx-*" baggage). A transport that can look keys up cheaply may skip extraction
- * when none of them is present: extraction would leave the context empty. */
+ * (jaeger's "uberctx-*" baggage). */
 size_t tel_propagator_fields(const tel_propagator *p, const char **keys, size_t max);
+/* The fields whose presence can give extraction a context, in the same form: all of them but
+ * those only read beside another one (tracestate, read only with a valid traceparent). A
+ * transport that finds none of these present may skip extraction. */
+size_t tel_propagator_context_fields(const tel_propagator *p, const char **keys, size_t max);
 /* Frees p (NULL allowed). Must not be the global propagator. */
 void tel_propagator_destroy(tel_propagator *p);
 

@@ -98,12 +98,20 @@ static size_t drain(tel__batch *b, size_t first, size_t max)
         if ((uint32_t)(v >> 32) != (uint32_t)(pos + 1))
             break; /* empty, or a producer has not published yet */
         uint32_t buf = (uint32_t)v;
+        if (buf == TEL__BATCH_PTR) {
+            b->ops->take_ptr(b->owner,
+                             atomic_load_explicit(&b->ptrs[pos & b->mask], memory_order_relaxed),
+                             first + n);
+            n++;
+            pos++;
+            continue;
+        }
         b->ops->take(b->owner, buffer(b, buf), first + n);
-        if (n == 0)
+        if (chain_first == 0)
             chain_last = buf;
         else
-            atomic_store_explicit(tel__batch_link(b, buf), chain_first + 1u, memory_order_relaxed);
-        chain_first = buf; /* the last taken goes on top: the stack hands it out first */
+            atomic_store_explicit(tel__batch_link(b, buf), chain_first, memory_order_relaxed);
+        chain_first = buf + 1u; /* the last taken goes on top: the stack hands it out first */
         n++;
         pos++;
     }
@@ -111,8 +119,8 @@ static size_t drain(tel__batch *b, size_t first, size_t max)
      * line between the cores on every record. The entries are free before their buffers are: a
      * producer holding a buffer always finds a free entry (tel__batch_reject is for safety). */
     atomic_store_explicit(&b->dequeue_pos, pos, memory_order_release);
-    if (n)
-        pool_push(b, chain_first, chain_last);
+    if (chain_first)
+        pool_push(b, chain_first - 1u, chain_last);
     return n;
 }
 
@@ -339,9 +347,11 @@ bool tel__batch_destroy(tel__batch *b)
     free(b->cells);
     free(b->ring);
     free(b->links);
+    free(b->ptrs);
     b->cells = NULL;
     b->ring = NULL;
     b->links = NULL;
+    b->ptrs = NULL;
     return true;
 }
 
@@ -392,7 +402,11 @@ static void atfork_child(void)
         size_t end = atomic_load(&b->enqueue_pos);
         for (size_t pos = atomic_load(&b->dequeue_pos); pos != end; pos++) {
             uint64_t v = atomic_load(&b->ring[pos & b->mask]);
-            if ((uint32_t)(v >> 32) == (uint32_t)(pos + 1) && b->ops->release_cell)
+            if ((uint32_t)(v >> 32) != (uint32_t)(pos + 1))
+                continue;
+            if ((uint32_t)v == TEL__BATCH_PTR)
+                b->ops->release_ptr(b->owner, atomic_load(&b->ptrs[pos & b->mask]));
+            else if (b->ops->release_cell)
                 b->ops->release_cell(b->owner, buffer(b, (uint32_t)v));
         }
         pool_and_queue_reset(b);
@@ -437,10 +451,12 @@ int tel__batch_init(tel__batch *b, const tel__batch_cfg *cfg, size_t cell_size,
     b->cells = aligned_alloc(64, cap * b->stride);
     b->ring = aligned_alloc(64, (cap * sizeof *b->ring + 63) & ~(size_t)63);
     b->links = aligned_alloc(64, (cap * sizeof *b->links + 63) & ~(size_t)63);
-    if (!b->cells || !b->ring || !b->links) {
+    b->ptrs = ops->take_ptr ? aligned_alloc(64, (cap * sizeof *b->ptrs + 63) & ~(size_t)63) : NULL;
+    if (!b->cells || !b->ring || !b->links || (ops->take_ptr && !b->ptrs)) {
         free(b->cells);
         free(b->ring);
         free(b->links);
+        free(b->ptrs);
         return TEL_ENOMEM;
     }
     memset(b->cells, 0, cap * b->stride);

@@ -13,6 +13,10 @@
  * buffers unless the export falls behind; then the pool and queue still hold max_queue_size
  * records, as configured.
  *
+ * A record that lives elsewhere until it is exported (a span's own record in its slot) is queued
+ * by pointer instead (tel__batch_publish_ptr): no buffer, its entry marked TEL__BATCH_PTR and
+ * the pointer beside it; the queue's size bounds those.
+ *
  * The engine never looks inside a buffer: its owner moves records in (between
  * tel__batch_reserve and tel__batch_publish, on the application thread) and out (ops->take, on
  * the export thread, which gives the buffer back at once), keeps taken records in its batch slots
@@ -49,6 +53,12 @@ typedef struct tel__batch_ops {
      * when the process forked (in the child), or one that could not be queued. May be NULL when
      * records own nothing. */
     void (*release_cell)(void *owner, void *cell);
+    /* The same two for records queued by pointer (tel__batch_publish_ptr; NULL when the owner
+     * never does): take_ptr moves the record at rec into batch slot i and gives rec back to
+     * whoever it came from; release_ptr releases a record that will never be taken (in a forked
+     * child). */
+    void (*take_ptr)(void *owner, void *rec, size_t i);
+    void (*release_ptr)(void *owner, void *rec);
     /* The exporter's force_flush (may be NULL) and shutdown (ends an in-flight export). */
     int (*exporter_flush)(void *owner, int64_t timeout_ms);
     void (*exporter_shutdown)(void *owner);
@@ -61,6 +71,9 @@ typedef struct tel__batch_ops {
  * stale entry holds an older lap's position, which differs from the current one modulo 2^32
  * because the queue is smaller than that. */
 typedef _Atomic uint64_t tel__batch_entry;
+
+/* The buffer number of an entry whose record is queued by pointer (in ptrs[] at its position). */
+#define TEL__BATCH_PTR UINT32_MAX
 
 typedef struct tel__batch {
     const tel__batch_ops *ops;
@@ -77,6 +90,9 @@ typedef struct tel__batch {
     _Atomic uint32_t *links;
     size_t mask; /* cap - 1 */
     tel__batch_entry *ring; /* cap queue entries, 8 per line */
+    /* The records queued by pointer, by position (mask): written before the entry is published,
+     * by the producer only, like the entries. */
+    void *_Atomic *ptrs;
     uint32_t wake_at; /* queued records that wake the export thread: min(batch, 128, cap / 2) */
     /* Set in the child of fork(): the export thread is started by the first producer, flush or
      * shutdown there, not by the fork handler (creating a thread inside a fork handler is not
@@ -202,6 +218,42 @@ static inline void tel__batch_publish(tel__batch *b, uint32_t buf)
                      (ptrdiff_t)b->wake_at) &&
         !atomic_load_explicit(&b->wake_pending, memory_order_relaxed))
         tel__batch_wake_full(b);
+}
+
+/* Queues a record by pointer, without a buffer: the owner keeps it where it is until
+ * ops->take_ptr. Returns false when the queue is full (the record is counted as dropped and
+ * stays the caller's). Lock-free; never blocks, never allocates. */
+static inline bool tel__batch_publish_ptr(tel__batch *b, void *rec)
+{
+    if (TEL_UNLIKELY(atomic_load_explicit(&b->restart_pending, memory_order_relaxed)))
+        tel__batch_restart(b);
+    size_t pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
+    for (;;) {
+        /* Acquire: the export thread's reads of the entries and pointers it passed happen before
+         * this producer writes them again. */
+        size_t deq = atomic_load_explicit(&b->dequeue_pos, memory_order_acquire);
+        if (TEL_UNLIKELY(pos - deq > b->mask)) {
+            if ((ptrdiff_t)(pos - deq) < 0) { /* pos is stale: see tel__batch_publish */
+                pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
+                continue;
+            }
+            tel__batch_note_dropped(b);
+            return false;
+        }
+        if (atomic_compare_exchange_weak_explicit(&b->enqueue_pos, &pos, pos + 1,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            break;
+    }
+    atomic_store_explicit(&b->ptrs[pos & b->mask], rec, memory_order_relaxed);
+    atomic_store_explicit(&b->ring[pos & b->mask],
+                          (uint64_t)(uint32_t)(pos + 1) << 32 | TEL__BATCH_PTR,
+                          memory_order_release);
+    if (TEL_UNLIKELY((ptrdiff_t)(pos + 1 - atomic_load_explicit(&b->dequeue_pos,
+                                                                 memory_order_relaxed)) >=
+                     (ptrdiff_t)b->wake_at) &&
+        !atomic_load_explicit(&b->wake_pending, memory_order_relaxed))
+        tel__batch_wake_full(b);
+    return true;
 }
 
 /* Asks the export thread to export everything queued and the exporter to flush; waits at most

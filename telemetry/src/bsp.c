@@ -1,7 +1,9 @@
-/* Batch span processor: span records in the batch engine's bounded lock-free buffer pool and
- * queue (batch.c) and its export thread. Application threads never block and never allocate here: a full queue drops
- * the span and counts it. Records are deduplicated and redacted (secrets policy) on the export
- * thread. */
+/* Batch span processor: span records in the batch engine's bounded lock-free queue (batch.c)
+ * and its export thread. As the provider's last processor it keeps each span's own record
+ * (on_end_keep: queued by pointer, the span's slot given back once the export thread has moved
+ * the record out); otherwise it copies the record into a queue buffer. Application threads never
+ * block and never allocate here: a full queue drops the span and counts it. Records are
+ * deduplicated and redacted (secrets policy) on the export thread. */
 #include <stdlib.h>
 
 #include "telemetry/env.h"
@@ -46,6 +48,12 @@ static void bsp_on_end(tel_span_processor *self, tel_span_data *rec)
     tel__batch_publish(&b->q, buf);
 }
 
+/* The span's own record, queued by pointer: no copy on the application thread. */
+static bool bsp_on_end_keep(tel_span_processor *self, tel_span_data *rec)
+{
+    return tel__batch_publish_ptr(&((bsp *)self)->q, rec);
+}
+
 /* ---- Batch engine callbacks (export thread) ---- */
 
 static void bsp_take(void *owner, void *cell, size_t i)
@@ -55,6 +63,23 @@ static void bsp_take(void *owner, void *cell, size_t i)
     tel__span_data_take_rebased(&b->batch[i], &c->d, c->src_arena);
     tel__span_data_dedupe_redact(&b->batch[i]);
     b->batch_ptrs[i] = &b->batch[i];
+}
+
+static void bsp_take_ptr(void *owner, void *rec, size_t i)
+{
+    bsp *b = owner;
+    tel_span_data *d = rec;
+    tel__span_data_take_rebased(&b->batch[i], d, d->arena);
+    tel_span_record_done(d); /* its extra block and tracestate now belong to batch[i] */
+    tel__span_data_dedupe_redact(&b->batch[i]);
+    b->batch_ptrs[i] = &b->batch[i];
+}
+
+static void bsp_release_ptr(void *owner, void *rec)
+{
+    (void)owner;
+    tel_span_data_release(rec);
+    tel_span_record_done(rec);
 }
 
 static void bsp_discard(void *owner, size_t n)
@@ -96,6 +121,8 @@ static const tel__batch_ops bsp_ops = {
     .export_batch = bsp_export_batch,
     .discard = bsp_discard,
     .release_cell = bsp_release_cell,
+    .take_ptr = bsp_take_ptr,
+    .release_ptr = bsp_release_ptr,
     .exporter_flush = bsp_exporter_flush,
     .exporter_shutdown = bsp_exporter_shutdown,
 };
@@ -167,6 +194,7 @@ tel_span_processor *tel_bsp_create(tel_span_exporter *exporter, const tel_bsp_co
         return NULL;
     }
     b->base.on_end = bsp_on_end;
+    b->base.on_end_keep = bsp_on_end_keep;
     b->base.force_flush = bsp_force_flush;
     b->base.shutdown = bsp_shutdown;
     b->base.destroy = bsp_destroy;

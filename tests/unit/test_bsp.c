@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "telemetry/memory_exporter.h"
 #include "telemetry/trace.h"
 
 /* A test exporter: counts spans; can fail, or block until released or shut down. */
@@ -297,6 +298,181 @@ static void test_fork_child_has_working_pipeline(void **state)
     tel_tracer_provider_destroy(f.p);
 }
 
+/* Spans that fill the inline arena and spill into the extra block, with a tracestate, events,
+ * a link, a renamed span and an error status: every part of a record a hand-over can break. */
+static void make_rich_spans(tel_tracer *t, int n)
+{
+    const char *tsv = "vendor=abc,other=1";
+    size_t tsl = strlen(tsv);
+    tel_tracestate *ts = tel_tracestate_parse(&tsv, &tsl, 1, NULL);
+    assert_non_null(ts);
+    for (int i = 0; i < n; i++) {
+        tel_context parent = TEL_CONTEXT_INIT;
+        memset(parent.sc.trace_id, 0x11, sizeof parent.sc.trace_id);
+        memset(parent.sc.span_id, 0x22 + i % 7, sizeof parent.sc.span_id);
+        parent.sc.flags = TEL_FLAG_SAMPLED;
+        parent.sc.remote = true;
+        parent.ts = ts;
+        tel_span *s = tel_span_start(t, "op", TEL_SPAN_KIND_SERVER, &parent);
+        char name[32], val[300];
+        snprintf(name, sizeof name, "renamed-%d", i);
+        tel_span_update_name(s, name);
+        for (int k = 0; k < 20; k++) { /* past the inline attributes and arena */
+            snprintf(val, sizeof val, "value %d of span %d %.*s", k, i, k * 10,
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+            char key[16];
+            snprintf(key, sizeof key, "k%02d", k);
+            tel_attr a = TEL_ATTR_STR(key, val);
+            tel_span_set_attr_copy_key(s, &a);
+        }
+        tel_attr ea = TEL_ATTR_INT64("n", i);
+        tel_span_add_event(s, "ev", &ea, 1);
+        tel_span_add_link(s, &parent.sc, "l=1", NULL, 0);
+        snprintf(val, sizeof val, "failed %d", i);
+        tel_span_set_status(s, TEL_STATUS_ERROR, val);
+        tel_span_end(s);
+    }
+    tel_tracestate_unref(ts);
+}
+
+static bool str_same(const char *a, uint32_t alen, const char *b, uint32_t blen)
+{
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+static void assert_same_record(const tel_span_data *a, const tel_span_data *b)
+{
+    assert_memory_equal(&a->sc, &b->sc, sizeof a->sc);
+    assert_memory_equal(a->parent_span_id, b->parent_span_id, sizeof a->parent_span_id);
+    assert_string_equal(a->name, b->name);
+    assert_int_equal(a->kind, b->kind);
+    assert_int_equal(a->status, b->status);
+    assert_string_equal(a->status_msg, b->status_msg);
+    assert_int_equal(a->start_ns, b->start_ns);
+    assert_int_equal(a->end_ns, b->end_ns);
+    size_t al, bl;
+    assert_non_null(a->ts);
+    assert_non_null(b->ts);
+    const char *as = tel_tracestate_str(a->ts, &al), *bs = tel_tracestate_str(b->ts, &bl);
+    assert_true(al == bl && memcmp(as, bs, al) == 0);
+    assert_int_equal(tel_span_data_attr_count(a), 20);
+    assert_int_equal(tel_span_data_attr_count(b), 20);
+    for (uint32_t i = 0; i < 20; i++) {
+        const tel_attr *x = tel_span_data_attr(a, i), *y = tel_span_data_attr(b, i);
+        assert_string_equal(x->key, y->key);
+        assert_int_equal(x->type, TEL_ATTR_STRING);
+        assert_true(str_same(x->v.s, x->len, y->v.s, y->len));
+        assert_true(x->len > 0 && strncmp(x->v.s, "value ", 6) == 0);
+    }
+    assert_int_equal(tel_span_data_event_count(a), 1);
+    assert_int_equal(tel_span_data_event_count(b), 1);
+    assert_int_equal(a->extra->events[0].attrs[0].v.i, b->extra->events[0].attrs[0].v.i);
+    assert_int_equal(tel_span_data_link_count(a), 1);
+    assert_int_equal(tel_span_data_link_count(b), 1);
+    assert_string_equal(a->extra->links[0].tracestate, b->extra->links[0].tracestate);
+}
+
+/* A provider whose first processor is a batch processor to m1 (it gets copies of the records,
+ * and the span's slot is reused at once) and whose last is one to m2 (it keeps the records). */
+static tel_tracer_provider *two_bsp_provider(tel_memory_exporter **m1, tel_memory_exporter **m2,
+                                             uint32_t delay_ms)
+{
+    tel_tracer_provider_config cfg = {0};
+    tel_attr svc = TEL_ATTR_STR("service.name", "bsp-test");
+    cfg.resource = tel_resource_create(&svc, 1);
+    cfg.has_sampler = true;
+    tel_sampler_init(&cfg.sampler, TEL_SAMPLER_ALWAYS_ON, 1);
+    tel_tracer_provider *p = tel_tracer_provider_create(&cfg);
+    *m1 = tel_memory_exporter_create();
+    *m2 = tel_memory_exporter_create();
+    tel_bsp_config bc = {4096, 64, delay_ms, 5000};
+    assert_int_equal(
+        tel_tracer_provider_add_processor(p, tel_bsp_create(tel_memory_exporter_base(*m1), &bc)),
+        TEL_OK);
+    assert_int_equal(
+        tel_tracer_provider_add_processor(p, tel_bsp_create(tel_memory_exporter_base(*m2), &bc)),
+        TEL_OK);
+    return p;
+}
+
+/* With two batch processors, the first gets a copy of each record (through its queue buffers)
+ * and the last the span's own record (queued by pointer, the span's slot handed to its export
+ * thread and back): both must export the same spans, whole, even while later spans reuse the
+ * slots. */
+static void test_kept_and_copied_records_agree(void **state)
+{
+    (void)state;
+    tel_memory_exporter *m1, *m2;
+    tel_tracer_provider *p = two_bsp_provider(&m1, &m2, 1);
+    tel_tracer *t = tel_tracer_get(p, "bsp", NULL);
+    enum { N = 600 };
+    make_rich_spans(t, N); /* the export threads take them while more are made */
+    assert_int_equal(tel_tracer_provider_force_flush(p, 5000), TEL_OK);
+    assert_int_equal(tel_memory_exporter_count(m1), N);
+    assert_int_equal(tel_memory_exporter_count(m2), N);
+    for (size_t i = 0; i < N; i++) {
+        const tel_span_data *a = tel_memory_exporter_span(m1, i), *b = tel_memory_exporter_span(m2, i);
+        char name[32];
+        snprintf(name, sizeof name, "renamed-%zu", i);
+        assert_string_equal(a->name, name);
+        assert_same_record(a, b);
+    }
+    tel_tracer_provider_destroy(p);
+}
+
+static const tel_attr *find_attr(const tel_span_data *d, const char *key)
+{
+    for (uint32_t i = 0; i < tel_span_data_attr_count(d); i++)
+        if (strcmp(tel_span_data_attr(d, i)->key, key) == 0)
+            return tel_span_data_attr(d, i);
+    return NULL;
+}
+
+/* An attribute past the inline ones with a short copied key and value: its strings must not be
+ * left in the span's arena, which the next span in the same slot overwrites before the export
+ * (they were: the record that moved on kept pointing at the old arena, and the export read the
+ * next span's text). */
+static void test_extra_attribute_strings_survive_slot_reuse(void **state)
+{
+    (void)state;
+    tel_memory_exporter *m1, *m2;
+    tel_tracer_provider *p = two_bsp_provider(&m1, &m2, 60000);
+    tel_tracer *t = tel_tracer_get(p, "bsp", NULL);
+    const char *vals[2] = {"AAAA", "BBBB"};
+    for (int i = 0; i < 2; i++) {
+        tel_span *s = tel_span_start(t, "op", TEL_SPAN_KIND_INTERNAL, NULL);
+        static const char *keys[16] = {"a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7",
+                                       "a8", "a9", "b0", "b1", "b2", "b3", "b4", "b5"};
+        for (int k = 0; k < 16; k++)
+            tel_span_set_int(s, keys[k], k);
+        char key[8];
+        snprintf(key, sizeof key, "x%d", i);
+        tel_attr a = TEL_ATTR_STR(key, vals[i]);
+        tel_span_set_attr_copy_key(s, &a);   /* 17th: in the extra block */
+        tel_span_set_str(s, "y", vals[i]); /* 18th */
+        tel_span_end(s);
+    }
+    assert_int_equal(tel_tracer_provider_force_flush(p, 5000), TEL_OK);
+    tel_memory_exporter *ms[2] = {m1, m2};
+    for (int e = 0; e < 2; e++) {
+        assert_int_equal(tel_memory_exporter_count(ms[e]), 2);
+        for (int i = 0; i < 2; i++) {
+            const tel_span_data *d = tel_memory_exporter_span(ms[e], (size_t)i);
+            assert_int_equal(tel_span_data_attr_count(d), 18);
+            char key[8];
+            snprintf(key, sizeof key, "x%d", i);
+            const tel_attr *x = find_attr(d, key), *y = find_attr(d, "y");
+            assert_non_null(x);
+            assert_non_null(y);
+            assert_true(str_same(x->v.s, x->len, vals[i], 4));
+            assert_true(str_same(y->v.s, y->len, vals[i], 4));
+        }
+    }
+    tel_tracer_provider_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +483,8 @@ int main(void)
         cmocka_unit_test(test_flush_and_schedule_delay),
         cmocka_unit_test(test_shutdown_bounded_when_exporter_hangs),
         cmocka_unit_test(test_fork_child_has_working_pipeline),
+        cmocka_unit_test(test_kept_and_copied_records_agree),
+        cmocka_unit_test(test_extra_attribute_strings_survive_slot_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

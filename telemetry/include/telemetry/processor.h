@@ -33,17 +33,27 @@ struct tel_span_exporter {
 /* Processor interface. Implementations embed it as their first member.
  * on_end: receives an ended sampled span; must take what it needs by tel_span_data_move (the
  *   caller releases whatever is left). Called from any application thread: must not block.
+ * on_end_keep: (may be NULL) offered instead of on_end to the provider's last processor, with the
+ *   span's own record: returns true when it keeps rec itself (no copy), which it then owns until
+ *   it hands it back with tel_span_record_done (from any thread); false when it took nothing
+ *   (the span is dropped and the caller releases rec; on_end is not called then). Must not
+ *   block.
  * force_flush / shutdown: bounded by timeout_ms; shutdown is idempotent and also shuts the
  *   exporter down.
  * destroy: frees the processor and its exporter (after shutdown). */
 typedef struct tel_span_processor tel_span_processor;
 struct tel_span_processor {
     void (*on_end)(tel_span_processor *self, tel_span_data *rec);
+    bool (*on_end_keep)(tel_span_processor *self, tel_span_data *rec);
     int (*force_flush)(tel_span_processor *self, int64_t timeout_ms);
     int (*shutdown)(tel_span_processor *self, int64_t timeout_ms);
     void (*destroy)(tel_span_processor *self);
     const tel_resource *resource; /* set by the provider when the processor is added */
 };
+
+/* Gives back a record an on_end_keep kept, once its extra block and tracestate are moved out
+ * (tel_span_data_move) or released (tel_span_data_release). Any thread; rec is invalid after. */
+void tel_span_record_done(tel_span_data *rec);
 
 /* Batch span processor settings (OTEL_BSP_*). */
 typedef struct tel_bsp_config {

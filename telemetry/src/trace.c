@@ -600,6 +600,15 @@ static inline tel_span_impl *rec(tel_span *span)
     return span->recording ? (tel_span_impl *)span : NULL;
 }
 
+/* Whether a is one of the span's inline attributes. Only their strings may be copied into the
+ * arena: when a record moves, the strings in the arena move with it and the inline attributes
+ * are re-pointed (tel_span_data_move and the batch processor's hand-over), but nothing in the
+ * extra block is; an extra attribute's string in the arena would point into the old record. */
+static inline bool is_inline(const tel_span_impl *s, const tel_attr *a)
+{
+    return (uintptr_t)a - (uintptr_t)s->d.attrs < sizeof s->d.attrs;
+}
+
 /* attr_slot's other cases: a key whose filter bit is set (maybe set before), no inline slot
  * left, or an extra block in use. */
 static __attribute__((noinline)) tel_attr *attr_slot_slow(tel_span_impl *s, const char *key,
@@ -663,7 +672,7 @@ static __attribute__((noinline)) tel_attr *attr_slot_slow(tel_span_impl *s, cons
  * both in the span's filter is not among the inline keys: the common case, a key set once, appends
  * without a scan, inline here; everything else is attr_slot_slow (whose text comparisons need
  * no filter). */
-static inline tel_attr *attr_slot(tel_span_impl *s, const char *key)
+static inline tel_attr *attr_slot_where(tel_span_impl *s, const char *key, bool *inl)
 {
     tel_span_data *d = &s->d;
     uint64_t bit = key_bit(key);
@@ -671,18 +680,18 @@ static inline tel_attr *attr_slot(tel_span_impl *s, const char *key)
         s->key_bloom |= bit;
         tel_attr *a = &d->attrs[d->n_attrs++];
         a->key = key;
+        *inl = true;
         return a;
     }
-    return attr_slot_slow(s, key, bit);
+    tel_attr *a = attr_slot_slow(s, key, bit);
+    *inl = a && is_inline(s, a);
+    return a;
 }
 
-/* Whether a is one of the span's inline attributes. Only their strings may be copied into the
- * arena: when a record moves, the strings in the arena move with it and the inline attributes
- * are re-pointed (tel_span_data_move and the batch processor's hand-over), but nothing in the
- * extra block is; an extra attribute's string in the arena would point into the old record. */
-static inline bool is_inline(const tel_span_impl *s, const tel_attr *a)
+static inline tel_attr *attr_slot(tel_span_impl *s, const char *key)
 {
-    return (uintptr_t)a - (uintptr_t)s->d.attrs < sizeof s->d.attrs;
+    bool inl;
+    return attr_slot_where(s, key, &inl);
 }
 
 void tel_span_set_int(tel_span *span, const char *key, int64_t value)
@@ -755,12 +764,12 @@ void tel_span_set_strn(tel_span *span, const char *key, const char *value, size_
     tel_span_impl *s = rec(span);
     if (!s || !value)
         return;
-    tel_attr *a = attr_slot(s, key);
+    bool inl;
+    tel_attr *a = attr_slot_where(s, key, &inl);
     if (!a)
         return;
     uint32_t max_len = s->tracer->provider->limits.attribute_value_length;
     size_t n = TEL_LIKELY(max_len == 0) ? len : tel__utf8_truncate(value, len, max_len);
-    bool inl = is_inline(s, a);
     const char *c = TEL_LIKELY(inl) ? tel__span_copy_str_arena(&s->d, value, n) : NULL;
     if (TEL_UNLIKELY(!c))
         c = tel__span_copy_str(&s->d, value, n, inl);
@@ -795,11 +804,12 @@ static void set_attr(tel_span *span, const tel_attr *attr, bool copy_key)
         if (!key)
             return;
     }
-    tel_attr *a = attr_slot(s, key);
+    bool inl;
+    tel_attr *a = attr_slot_where(s, key, &inl);
     if (!a)
         return;
     if (!tel__attr_copy_value(&s->d, a, attr, s->tracer->provider->limits.attribute_value_length,
-                              is_inline(s, a))) {
+                              inl)) {
         a->type = TEL_ATTR_STRING;
         a->len = 0;
         a->v.s = "";

@@ -337,10 +337,11 @@ static void exemplar_keep(const tel_instrument *in, tel__series *s, uint32_t slo
     atomic_store_explicit(&x->seq, seq + 2, memory_order_release);
 }
 
-/* The sampling draws: a thread's xorshift64* stream, seeded from the id generator. */
+/* The sampling draws: a thread's xorshift64* stream, seeded from the id generator; a uniform
+ * double in (0, 1) (never 0 or 1: their logarithms are taken). */
 static _Thread_local uint64_t ex_rng;
 
-static inline uint32_t ex_rand32(void)
+static double ex_unit(void)
 {
     uint64_t x = ex_rng;
     if (TEL_UNLIKELY(x == 0))
@@ -349,40 +350,57 @@ static inline uint32_t ex_rand32(void)
     x ^= x << 25;
     x ^= x >> 27;
     ex_rng = x;
-    return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
+    return ((double)((x * 0x2545F4914F6CDD1Dull) >> 11) + 0.5) * 0x1p-53;
 }
 
-/* True with probability 1/n (n >= 1; counts past 2^32 are drawn as 2^32). */
-static inline bool one_in(uint64_t n)
+/* Moves the reservoir of slot x on from its measurement number c (1: the interval's first), which
+ * replaced the exemplar: draws how many measurements to skip before the next replacement.
+ * Li's algorithm L for a reservoir of one: W starts as a uniform draw and is multiplied by one
+ * at each replacement; the skip is floor(log(u) / log(1 - W)). That keeps the same uniform pick
+ * of the interval's measurements as replacing the nth with probability 1/n, but a measurement
+ * that is not picked costs a comparison instead of a random draw, and only about ln(n) of an
+ * interval's n measurements draw at all. Racing threads may both replace, or skip a little too
+ * far: that only skews a pick slightly. */
+static __attribute__((noinline)) void reservoir_advance(tel__exslot *x, uint64_t c)
 {
-    if (n > UINT32_MAX)
-        n = UINT32_MAX;
-    return (((uint64_t)ex_rand32() * n) >> 32) == 0;
+    double w = c == 1 ? ex_unit() : u2d(atomic_load_explicit(&x->w_bits, memory_order_relaxed)) *
+                                        ex_unit();
+    double skip = floor(log(ex_unit()) / log1p(-w));
+    uint64_t next = !(skip < 0x1p62) ? UINT64_MAX : c + (uint64_t)skip + 1;
+    atomic_store_explicit(&x->w_bits, d2u(w), memory_order_relaxed);
+    atomic_store_explicit(&x->next, next, memory_order_relaxed);
+}
+
+/* Whether measurement number c (1: the interval's first) of slot x's reservoir replaces its
+ * exemplar: the first always does, then those reservoir_advance picked. */
+static inline bool reservoir_pick(tel__exslot *x, uint64_t c)
+{
+    if (TEL_LIKELY(c > 1 && c < atomic_load_explicit(&x->next, memory_order_relaxed)))
+        return false;
+    reservoir_advance(x, c);
+    return true;
 }
 
 /* Whether a histogram measurement replaces its bucket's exemplar (slot x), prev being the
- * bucket's count before it: the nth measurement of the bucket since the last collection does
- * with probability 1/n, so the one kept is a uniform pick of the interval's measurements (the
- * spec's aligned histogram bucket reservoir), and nearly every measurement of a busy bucket
- * costs a draw instead of a write. */
+ * bucket's count before it: the measurement's number in the interval is its bucket's count since
+ * the last collection, and the reservoir picks a uniform one of them (the spec's aligned
+ * histogram bucket reservoir). */
 static inline bool exemplar_sampled(tel__exslot *x, uint64_t prev)
 {
     uint64_t base = atomic_load_explicit(&x->base, memory_order_relaxed);
-    if (prev <= base)
-        return true; /* the first since the collection (or a collection raced it) */
-    return one_in(prev - base + 1);
+    /* prev below base: a collection raced this measurement; it counts as the first. */
+    return reservoir_pick(x, prev < base ? 1 : prev - base + 1);
 }
 
-/* Whether a sum's measurement that passed the filter replaces the series' exemplar: the nth
- * since the last collection does with probability 1/n (the spec's
- * SimpleFixedSizeExemplarReservoir of one). The count is advanced with a relaxed load and
- * store rather than an atomic add: two racing threads may count as one, which only skews that
- * draw a little. */
+/* Whether a sum's measurement that passed the filter replaces the series' exemplar (the spec's
+ * SimpleFixedSizeExemplarReservoir of one, picked like a histogram bucket's). The count is
+ * advanced with a relaxed load and store rather than an atomic add: two racing threads may count
+ * as one, which only skews that pick a little. */
 static inline bool sum_exemplar_sampled(tel__exslot *x)
 {
     uint64_t n = atomic_load_explicit(&x->base, memory_order_relaxed) + 1;
     atomic_store_explicit(&x->base, n, memory_order_relaxed);
-    return n == 1 || one_in(n);
+    return reservoir_pick(x, n);
 }
 
 /* The calling thread's current span context into *sc: sc, or NULL when there is no span. */

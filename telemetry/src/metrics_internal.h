@@ -155,6 +155,11 @@ typedef struct tel__exslot {
      * starts there; see exemplar_sampled). Sum slots: the measurements offered since the last
      * collection (see sum_exemplar_sampled). */
     _Atomic uint64_t base;
+    /* The reservoir's skips (see reservoir_pick): the number, counted from the interval's first
+     * measurement (1), of the next measurement that replaces the exemplar, and the algorithm's
+     * W (double bits). */
+    _Atomic uint64_t next;
+    _Atomic uint64_t w_bits;
 } tel__exslot;
 
 /* One attribute set of one instrument and its aggregation. */

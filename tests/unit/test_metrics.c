@@ -605,6 +605,49 @@ static void test_exemplar_reservoir_uniform(void **state)
     mt_cleanup(&e);
 }
 
+/* The reservoirs over long intervals, where most measurements are skipped without a draw: 1000
+ * measurements per interval into one histogram bucket and one sum, the exemplar's position in
+ * its interval falls in each quarter about equally often (a skip that ran too short would favour
+ * the last quarter, one that ran too long or never restarted the first), and the two reservoirs
+ * pick independently. */
+static void test_exemplar_reservoir_long_intervals(void **state)
+{
+    (void)state;
+    mt_env e;
+    mt_init(&e, 0, TEL_EXEMPLAR_ALWAYS_ON);
+    tel_instrument *h = tel_meter_create(e.m, TEL_INSTR_HISTOGRAM, "ex.long.h", NULL);
+    tel_instrument *sum = tel_meter_create(e.m, TEL_INSTR_COUNTER, "ex.long.s",
+                                           &(tel_instrument_opts){.value_is_int = true});
+    tel__collection c;
+    enum { N = 1000, ROUNDS = 2000 };
+    int hq[4] = {0}, sq[4] = {0}, same = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < N; i++) {
+            tel_histogram_record(h, 1.0 + i / 1000.0, NULL, 0); /* all in (0, 5] */
+            tel_counter_add_int(sum, i + 1, NULL, 0);
+        }
+        const tel_metric *m = collect(&e, &c, "ex.long.h");
+        assert_int_equal(m->points[0].n_exemplars, 1);
+        int hi = (int)lround((m->points[0].exemplars[0].value.d - 1.0) * 1000.0);
+        assert_in_range(hi, 0, N - 1);
+        hq[hi * 4 / N]++;
+        m = mt_metric(&c, "ex.long.s");
+        assert_int_equal(m->points[0].n_exemplars, 1);
+        int64_t si = m->points[0].exemplars[0].value.i - 1;
+        assert_in_range(si, 0, N - 1);
+        sq[si * 4 / N]++;
+        same += si == hi;
+        tel__collection_free(&c);
+    }
+    /* Binomial(2000, 1/4): mean 500, sd 19.4. */
+    for (int q = 0; q < 4; q++) {
+        assert_in_range(hq[q], 400, 600);
+        assert_in_range(sq[q], 400, 600);
+    }
+    assert_true(same < 20); /* independent: about 2 of 2000 expected */
+    mt_cleanup(&e);
+}
+
 /* An instrument created with no_exemplars keeps none under the always_on filter, while the
  * same provider's other instruments do; the option is not part of the identity. */
 static void test_no_exemplars_option(void **state)
@@ -1016,6 +1059,7 @@ int main(void)
         cmocka_unit_test(test_cardinality_default_limit),
         cmocka_unit_test(test_exemplar_filters),
         cmocka_unit_test(test_exemplar_reservoir_uniform),
+        cmocka_unit_test(test_exemplar_reservoir_long_intervals),
         cmocka_unit_test(test_exemplar_sum_reservoir),
         cmocka_unit_test(test_no_exemplars_option),
         cmocka_unit_test(test_exemplar_explicit_span),

@@ -228,10 +228,11 @@ static inline bool tel__batch_publish_ptr(tel__batch *b, void *rec)
     if (TEL_UNLIKELY(atomic_load_explicit(&b->restart_pending, memory_order_relaxed)))
         tel__batch_restart(b);
     size_t pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
+    size_t deq;
     for (;;) {
         /* Acquire: the export thread's reads of the entries and pointers it passed happen before
          * this producer writes them again. */
-        size_t deq = atomic_load_explicit(&b->dequeue_pos, memory_order_acquire);
+        deq = atomic_load_explicit(&b->dequeue_pos, memory_order_acquire);
         if (TEL_UNLIKELY(pos - deq > b->mask)) {
             if ((ptrdiff_t)(pos - deq) < 0) { /* pos is stale: see tel__batch_publish */
                 pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
@@ -248,9 +249,9 @@ static inline bool tel__batch_publish_ptr(tel__batch *b, void *rec)
     atomic_store_explicit(&b->ring[pos & b->mask],
                           (uint64_t)(uint32_t)(pos + 1) << 32 | TEL__BATCH_PTR,
                           memory_order_release);
-    if (TEL_UNLIKELY((ptrdiff_t)(pos + 1 - atomic_load_explicit(&b->dequeue_pos,
-                                                                 memory_order_relaxed)) >=
-                     (ptrdiff_t)b->wake_at) &&
+    /* deq as read before the reservation: when the export thread has taken records since, this
+     * over-counts what waits and may wake it a little early, never late. */
+    if (TEL_UNLIKELY(pos + 1 - deq >= b->wake_at) &&
         !atomic_load_explicit(&b->wake_pending, memory_order_relaxed))
         tel__batch_wake_full(b);
     return true;

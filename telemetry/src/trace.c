@@ -478,20 +478,23 @@ int tel_span_attr_set_init(tel_span_attr_set *set, const tel_attr *attrs, size_t
 
 static inline tel_attr *attr_slot(tel_span_impl *s, const char *key);
 
-_Static_assert(TEL_SPAN_ATTR_SET_MAX <= TEL_SPAN_INLINE_ATTRS,
-               "a prepared set is copied whole into the inline attributes");
+_Static_assert(TEL_SPAN_ATTR_SET_MAX <= TEL_SPAN_INLINE_ATTRS && TEL_SPAN_ATTR_SET_MAX % 2 == 0,
+               "a prepared set is copied whole into the inline attributes, in two halves");
 
-/* A fresh span's prepared attributes: one copy of the array when they fit the inline slots and
- * no value length limit applies (the whole array, a fixed size the compiler copies in a few
- * moves; the slots past n are unused); otherwise one by one (a set attribute is truncated like
- * any other, never copied). */
+/* A fresh span's prepared attributes: copied as a block when they fit the inline slots and no
+ * value length limit applies (the first half of the array, and the second when n needs it:
+ * fixed sizes the compiler copies in a few moves; the slots past n are unused); otherwise one by
+ * one (a set attribute is truncated like any other, never copied). */
 static void set_attr_set(tel_span_impl *s, const tel_span_attr_set *set)
 {
     tel_span_data *d = &s->d;
     uint32_t n = set->n;
     if (TEL_LIKELY(d->n_attrs == 0 && n <= s->attr_cap &&
                    s->tracer->provider->limits.attribute_value_length == 0)) {
-        memcpy(d->attrs, set->attrs, sizeof set->attrs);
+        enum { HALF = TEL_SPAN_ATTR_SET_MAX / 2 };
+        memcpy(d->attrs, set->attrs, HALF * sizeof set->attrs[0]);
+        if (n > HALF)
+            memcpy(d->attrs + HALF, set->attrs + HALF, HALF * sizeof set->attrs[0]);
         d->n_attrs = (uint16_t)n;
         s->key_bloom |= set->filter;
         return;
@@ -523,11 +526,13 @@ tel_span *tel_span_start_ex(tel_tracer *t, const tel_span_start_opts *o)
     }
     if (o->attr_set && o->attr_set->n)
         set_attr_set(s, o->attr_set);
-    for (size_t i = 0; i < o->n_attrs; i++)
-        tel_span_set_attr(&s->pub, &o->attrs[i]);
-    for (size_t i = 0; i < o->n_links; i++)
-        tel_span_add_link(&s->pub, &o->links[i].sc, o->links[i].tracestate, o->links[i].attrs,
-                          o->links[i].n_attrs);
+    if (o->n_attrs | o->n_links) {
+        for (size_t i = 0; i < o->n_attrs; i++)
+            tel_span_set_attr(&s->pub, &o->attrs[i]);
+        for (size_t i = 0; i < o->n_links; i++)
+            tel_span_add_link(&s->pub, &o->links[i].sc, o->links[i].tracestate,
+                              o->links[i].attrs, o->links[i].n_attrs);
+    }
     return &s->pub;
 }
 

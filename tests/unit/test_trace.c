@@ -498,6 +498,19 @@ static void test_prepared_attribute_sets(void **state)
     assert_int_equal(tel_span_data_attr_count(d), 2);
     assert_int_equal(d->dropped_attrs, 2);
     test_tracing_cleanup(&tt);
+
+    /* A full set (copied in two halves): every attribute arrives, none twice. */
+    static const char *keys[TEL_SPAN_ATTR_SET_MAX] = {"k0", "k1", "k2", "k3",
+                                                      "k4", "k5", "k6", "k7"};
+    tel_attr full[TEL_SPAN_ATTR_SET_MAX];
+    for (int i = 0; i < TEL_SPAN_ATTR_SET_MAX; i++)
+        full[i] = TEL_ATTR_INT64(keys[i], 100 + i);
+    assert_int_equal(tel_span_attr_set_init(&set, full, TEL_SPAN_ATTR_SET_MAX), TEL_OK);
+    d = one_span(&tt, NULL, &o);
+    assert_int_equal(tel_span_data_attr_count(d), TEL_SPAN_ATTR_SET_MAX);
+    for (int i = 0; i < TEL_SPAN_ATTR_SET_MAX; i++)
+        assert_int_equal(test_attr(d, keys[i])->v.i, 100 + i);
+    test_tracing_cleanup(&tt);
 }
 
 static void test_limits_from_env(void **state)

@@ -137,6 +137,11 @@ struct http_conn {
     char peer[HTTP_PEER_LEN];
     size_t peer_len;
     bool peer_known;
+    /* The last Host header split on this connection (see set_server_address): its text (when
+     * it fits), the host part's length and the port. host_len 0: none yet. */
+    uint8_t host_len, host_part;
+    uint16_t host_port;
+    char host[64];
     unsigned char *wbuf; /* LWS_PRE + HTTP_HDR_SPACE + HTTP_WRITE_CHUNK, lazily */
     core_ws_conn *ws;    /* after the upgrade */
     bool closed;

@@ -263,20 +263,13 @@ static void conn_peer(http_conn *c, struct lws *wsi)
     c->peer_known = true;
 }
 
-static void set_server_address(core_http_req *req, struct lws *wsi)
+/* The host part's length and the port (80 when none or invalid) of a Host header h of len bytes:
+ * a bracketed IPv6 literal keeps its brackets. */
+static size_t host_split(const char *h, size_t len, int64_t *port)
 {
-    core_http_server *s = req->srv;
-    char hbuf[256];
-    int n = token_header_get(wsi, WSI_TOKEN_HOST, hbuf, sizeof hbuf);
-    const char *h = n > 0 ? hbuf : NULL;
-    if (!h) {
-        tel_span_set_str(req->span, "server.address", s->address);
-        tel_span_set_int(req->span, "server.port", atomic_load(&s->port));
-        return;
-    }
-    size_t len = (size_t)n, hostlen = len;
-    int64_t port = 80;
+    size_t hostlen = len;
     const char *colon = NULL;
+    *port = 80;
     if (h[0] == '[') {
         const char *rb = memchr(h, ']', len);
         if (rb) {
@@ -301,10 +294,41 @@ static void set_server_address(core_http_req *req, struct lws *wsi)
                 p = p * 10 + (q[i] - '0');
         }
         if (ok && p > 0 && p < 65536)
-            port = p;
+            *port = p;
     }
-    tel_span_set_strn(req->span, "server.address", h, hostlen);
-    tel_span_set_int(req->span, "server.port", port);
+    return hostlen;
+}
+
+/* server.address and server.port from the Host header (the server's own address without one).
+ * Requests on a connection nearly always send the same Host: the last one split is kept on the
+ * connection, and a header equal to it is not split again. */
+static void set_server_address(core_http_req *req, struct lws *wsi)
+{
+    core_http_server *s = req->srv;
+    http_conn *c = req->conn;
+    char hbuf[256];
+    int n = token_header_get(wsi, WSI_TOKEN_HOST, hbuf, sizeof hbuf);
+    if (n <= 0) {
+        tel_span_set_str(req->span, "server.address", s->address);
+        tel_span_set_int(req->span, "server.port", atomic_load(&s->port));
+        return;
+    }
+    size_t len = (size_t)n;
+    if (len != c->host_len || memcmp(hbuf, c->host, len) != 0) {
+        int64_t port;
+        size_t hostlen = host_split(hbuf, len, &port);
+        if (len > sizeof c->host) {
+            tel_span_set_strn(req->span, "server.address", hbuf, hostlen);
+            tel_span_set_int(req->span, "server.port", port);
+            return;
+        }
+        memcpy(c->host, hbuf, len);
+        c->host_len = (uint8_t)len;
+        c->host_part = (uint8_t)hostlen;
+        c->host_port = (uint16_t)port;
+    }
+    tel_span_set_strn(req->span, "server.address", hbuf, c->host_part);
+    tel_span_set_int(req->span, "server.port", c->host_port);
 }
 
 /* The attributes every HTTP server metric of req has (method, scheme) into a[0..2). */

@@ -697,6 +697,46 @@ static void test_context_header_subsets(void)
     }
 }
 
+/* server.address and server.port follow each request's Host header on one keep-alive
+ * connection (the connection keeps the last one split): a change, a repeat, a long name and an
+ * IPv6 literal, a host without a port, one of the same length as the last. */
+static void test_host_per_request(void)
+{
+    static char longhost[120];
+    memset(longhost, 'h', 100);
+    memcpy(longhost + 100, ".example:8443", 14);
+    const char *hosts[] = {"a.example:8080", "a.example:8080", "c.example:8081", "b.example",
+                           longhost,         "[::1]:9000",     "a.example:8080"};
+    const char *want_addr[] = {"a.example", "a.example", "c.example", "b.example",
+                               NULL,        "[::1]",     "a.example"};
+    const int64_t want_port[] = {8080, 8080, 8081, 80, 8443, 9000, 8080};
+    int fd = tu_connect(port);
+    CHECK(fd >= 0, "host test: connect");
+    for (int i = 0; fd >= 0 && i < 7; i++) {
+        tel_memory_exporter_reset(tt.mem);
+        char req[512];
+        snprintf(req, sizeof req, "GET /v1/servers/h%d HTTP/1.1\r\nHost: %s\r\n\r\n", i,
+                 hosts[i]);
+        tu_send_all(fd, req, strlen(req));
+        tu_resp r;
+        tu_read_response(fd, &r, false);
+        CHECK(r.status == 200 && !r.closed, "host %d: %d", i, r.status);
+        tu_resp_free(&r);
+        wait_spans(2);
+        const tel_span_data *sp = find_span("GET /v1/servers/{id}");
+        const char *addr = sp ? tu_attr_str(sp, "server.address") : NULL;
+        char want[128];
+        snprintf(want, sizeof want, "%s", want_addr[i] ? want_addr[i] : longhost);
+        if (!want_addr[i])
+            want[100 + 8] = '\0'; /* the name without ":8443" */
+        CHECK(addr && strcmp(addr, want) == 0 && tu_attr_int(sp, "server.port") == want_port[i],
+              "host %d: server.address %s port %lld", i, addr ? addr : "none",
+              sp ? (long long)tu_attr_int(sp, "server.port") : -1LL);
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
 static void test_async_timeout(void)
 {
     tel_memory_exporter_reset(tt.mem);
@@ -1135,6 +1175,7 @@ int main(void)
     test_reserved_path_chars();
     test_b3_server();
     test_context_header_subsets();
+    test_host_per_request();
     test_async_timeout();
     test_websocket();
     test_ws_backpressure();

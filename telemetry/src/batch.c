@@ -117,7 +117,8 @@ static size_t drain(tel__batch *b, size_t first, size_t max)
     }
     /* Published once per drain: producers read it, and a per-record store would bounce its cache
      * line between the cores on every record. The entries are free before their buffers are: a
-     * producer holding a buffer always finds a free entry (tel__batch_reject is for safety). */
+     * producer holding a buffer finds a free entry unless records queued by pointer took them
+     * (then tel__batch_reject). */
     atomic_store_explicit(&b->dequeue_pos, pos, memory_order_release);
     if (chain_first)
         pool_push(b, chain_first - 1u, chain_last);

@@ -140,9 +140,9 @@ void tel__batch_restart(tel__batch *b);
 /* Wakes the export thread because wake_at records are waiting. */
 void tel__batch_wake_full(tel__batch *b);
 
-/* Gives back a buffer whose record could not be queued (cannot happen while the pool holds no
- * more buffers than the queue has entries; kept for safety): releases the record, counts it as
- * dropped. */
+/* Gives back a buffer whose record could not be queued (every entry taken: the pool holds no
+ * more buffers than the queue has entries, so only records queued by pointer can fill the
+ * entries a buffer holder needs): releases the record, counts it as dropped. */
 void tel__batch_reject(tel__batch *b, uint32_t buf);
 
 static inline _Atomic uint32_t *tel__batch_link(tel__batch *b, uint32_t buf)
@@ -201,8 +201,8 @@ static inline void tel__batch_publish(tel__batch *b, uint32_t buf)
                 pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
                 continue;
             }
-            /* Full (cannot happen while the pool holds no more buffers than the queue has
-             * entries, see dequeue_pos; kept for safety). */
+            /* Full: records queued by pointer took the entries (buffers alone cannot fill
+             * them, see dequeue_pos). */
             tel__batch_reject(b, buf);
             return;
         }

@@ -17,13 +17,19 @@ static inline int first_failure(int rc, int r)
 }
 
 /* Every member gets the batch (one member's failure does not keep it from the others), in list
- * order and under the one deadline. */
+ * order. Each gets an even share of the time left to the deadline when its turn comes (the
+ * last all of it): a member stuck on an unreachable collector, retrying until its deadline,
+ * leaves the members after it time to export (a local file with otlp,file) instead of handing
+ * them a deadline already past. What a quick member leaves goes to the ones after it. */
 static int fanout_export(tel__exporter *e, const tel__otlp_batch *b, uint64_t deadline_ns)
 {
     fanout *f = (fanout *)e;
     int rc = TEL_OK;
-    for (size_t i = 0; i < f->n; i++)
-        rc = first_failure(rc, f->members[i]->ops->export(f->members[i], b, deadline_ns));
+    for (size_t i = 0; i < f->n; i++) {
+        uint64_t now = tel_mono_ns();
+        uint64_t share = deadline_ns > now ? now + (deadline_ns - now) / (f->n - i) : deadline_ns;
+        rc = first_failure(rc, f->members[i]->ops->export(f->members[i], b, share));
+    }
     return rc;
 }
 

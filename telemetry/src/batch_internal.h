@@ -184,14 +184,16 @@ static inline void *tel__batch_reserve(tel__batch *b, uint32_t *buf_out)
     }
 }
 
-/* Queues the buffer filled since tel__batch_reserve; wakes the export thread once wake_at
- * records are waiting (rare: not per record). */
-static inline void tel__batch_publish(tel__batch *b, uint32_t buf)
+/* Takes the next queue position for a producer (starting a forked child's export thread first
+ * if due): false when every entry is taken. *deq_out is the dequeue position read for it. */
+static inline bool tel__batch_take_pos(tel__batch *b, size_t *pos_out, size_t *deq_out)
 {
     if (TEL_UNLIKELY(atomic_load_explicit(&b->restart_pending, memory_order_relaxed)))
         tel__batch_restart(b);
     size_t pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
     for (;;) {
+        /* Acquire: the export thread's reads of the entries (and of the pointers beside them) it
+         * passed happen before this producer writes them again. */
         size_t deq = atomic_load_explicit(&b->dequeue_pos, memory_order_acquire);
         if (TEL_UNLIKELY(pos - deq > b->mask)) {
             /* pos read before other producers queued more and the export thread took them:
@@ -201,23 +203,41 @@ static inline void tel__batch_publish(tel__batch *b, uint32_t buf)
                 pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
                 continue;
             }
-            /* Full: records queued by pointer took the entries (buffers alone cannot fill
-             * them, see dequeue_pos). */
-            tel__batch_reject(b, buf);
-            return;
+            return false; /* full */
         }
         if (atomic_compare_exchange_weak_explicit(&b->enqueue_pos, &pos, pos + 1,
-                                                  memory_order_relaxed, memory_order_relaxed))
-            break;
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+            *pos_out = pos;
+            *deq_out = deq;
+            return true;
+        }
     }
+}
+
+/* Publishes the entry of position pos (buffer number buf, or TEL__BATCH_PTR) and wakes the export
+ * thread once wake_at records are waiting (rare: not per record). deq is the dequeue position
+ * read when pos was taken: when the export thread has taken records since, this over-counts what
+ * waits and may wake it a little early, never late. */
+static inline void tel__batch_publish_at(tel__batch *b, size_t pos, size_t deq, uint32_t buf)
+{
     atomic_store_explicit(&b->ring[pos & b->mask], (uint64_t)(uint32_t)(pos + 1) << 32 | buf,
                           memory_order_release);
-    /* Signed: the export thread may already have taken this record and more. */
-    if (TEL_UNLIKELY((ptrdiff_t)(pos + 1 - atomic_load_explicit(&b->dequeue_pos,
-                                                                 memory_order_relaxed)) >=
-                     (ptrdiff_t)b->wake_at) &&
+    if (TEL_UNLIKELY(pos + 1 - deq >= b->wake_at) &&
         !atomic_load_explicit(&b->wake_pending, memory_order_relaxed))
         tel__batch_wake_full(b);
+}
+
+/* Queues the buffer filled since tel__batch_reserve. */
+static inline void tel__batch_publish(tel__batch *b, uint32_t buf)
+{
+    size_t pos, deq;
+    if (TEL_UNLIKELY(!tel__batch_take_pos(b, &pos, &deq))) {
+        /* Full: records queued by pointer took the entries (buffers alone cannot fill them, see
+         * dequeue_pos). */
+        tel__batch_reject(b, buf);
+        return;
+    }
+    tel__batch_publish_at(b, pos, deq, buf);
 }
 
 /* Queues a record by pointer, without a buffer: the owner keeps it where it is until
@@ -225,35 +245,13 @@ static inline void tel__batch_publish(tel__batch *b, uint32_t buf)
  * stays the caller's). Lock-free; never blocks, never allocates. */
 static inline bool tel__batch_publish_ptr(tel__batch *b, void *rec)
 {
-    if (TEL_UNLIKELY(atomic_load_explicit(&b->restart_pending, memory_order_relaxed)))
-        tel__batch_restart(b);
-    size_t pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
-    size_t deq;
-    for (;;) {
-        /* Acquire: the export thread's reads of the entries and pointers it passed happen before
-         * this producer writes them again. */
-        deq = atomic_load_explicit(&b->dequeue_pos, memory_order_acquire);
-        if (TEL_UNLIKELY(pos - deq > b->mask)) {
-            if ((ptrdiff_t)(pos - deq) < 0) { /* pos is stale: see tel__batch_publish */
-                pos = atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed);
-                continue;
-            }
-            tel__batch_note_dropped(b);
-            return false;
-        }
-        if (atomic_compare_exchange_weak_explicit(&b->enqueue_pos, &pos, pos + 1,
-                                                  memory_order_relaxed, memory_order_relaxed))
-            break;
+    size_t pos, deq;
+    if (TEL_UNLIKELY(!tel__batch_take_pos(b, &pos, &deq))) {
+        tel__batch_note_dropped(b);
+        return false;
     }
     atomic_store_explicit(&b->ptrs[pos & b->mask], rec, memory_order_relaxed);
-    atomic_store_explicit(&b->ring[pos & b->mask],
-                          (uint64_t)(uint32_t)(pos + 1) << 32 | TEL__BATCH_PTR,
-                          memory_order_release);
-    /* deq as read before the reservation: when the export thread has taken records since, this
-     * over-counts what waits and may wake it a little early, never late. */
-    if (TEL_UNLIKELY(pos + 1 - deq >= b->wake_at) &&
-        !atomic_load_explicit(&b->wake_pending, memory_order_relaxed))
-        tel__batch_wake_full(b);
+    tel__batch_publish_at(b, pos, deq, TEL__BATCH_PTR);
     return true;
 }
 

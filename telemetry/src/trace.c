@@ -539,6 +539,9 @@ tel_span *tel_span_start_ex(tel_tracer *t, const tel_span_start_opts *o)
 void tel__span_end(tel_span *span, uint64_t end_ns)
 {
     tel_span_impl *s = (tel_span_impl *)span;
+    /* An ended span is nobody's current span (before the slot may go to the export thread). */
+    if (tls_current == span)
+        tls_current = NULL;
     if (s->pub.recording) {
         s->pub.recording = false;
         s->d.end_ns = end_ns ? end_ns : tel_clock_now_ns();
@@ -557,8 +560,6 @@ void tel__span_end(tel_span *span, uint64_t end_ns)
             tel_span_processor *last = p->procs[n - 1];
             if (last->on_end_keep) {
                 /* The slot goes with the record: it comes back by tel_span_record_done. */
-                if (tls_current == span)
-                    tls_current = NULL;
                 if (last->on_end_keep(last, &s->d))
                     return;
             } else {
@@ -570,8 +571,6 @@ void tel__span_end(tel_span *span, uint64_t end_ns)
         tel_tracestate_unref(s->d.ts);
         s->d.ts = NULL;
     }
-    if (tls_current == span)
-        tls_current = NULL;
     slot_give(s);
 }
 

@@ -16,6 +16,7 @@
 
 #include "telemetry/memory_exporter.h"
 #include "telemetry/trace.h"
+#include "test_tracing.h"
 
 /* A test exporter: counts spans; can fail, or block until released or shut down. */
 typedef struct tex {
@@ -74,15 +75,21 @@ typedef struct fixture {
     tel_span_processor *bsp;
 } fixture;
 
-static void fx_init(fixture *f, tex *e, uint32_t queue, uint32_t batch, uint32_t delay_ms,
-                    uint32_t timeout_ms)
+/* A provider that samples every span, without processors yet. */
+static tel_tracer_provider *sampling_provider(void)
 {
     tel_tracer_provider_config cfg = {0};
     tel_attr svc = TEL_ATTR_STR("service.name", "bsp-test");
     cfg.resource = tel_resource_create(&svc, 1);
     cfg.has_sampler = true;
     tel_sampler_init(&cfg.sampler, TEL_SAMPLER_ALWAYS_ON, 1);
-    f->p = tel_tracer_provider_create(&cfg);
+    return tel_tracer_provider_create(&cfg);
+}
+
+static void fx_init(fixture *f, tex *e, uint32_t queue, uint32_t batch, uint32_t delay_ms,
+                    uint32_t timeout_ms)
+{
+    f->p = sampling_provider();
     tel_bsp_config bc = {queue, batch, delay_ms, timeout_ms};
     f->bsp = tel_bsp_create(&e->base, &bc);
     assert_non_null(f->bsp);
@@ -337,11 +344,6 @@ static void make_rich_spans(tel_tracer *t, int n)
     tel_tracestate_unref(ts);
 }
 
-static bool str_same(const char *a, uint32_t alen, const char *b, uint32_t blen)
-{
-    return alen == blen && memcmp(a, b, alen) == 0;
-}
-
 static void assert_same_record(const tel_span_data *a, const tel_span_data *b)
 {
     assert_memory_equal(&a->sc, &b->sc, sizeof a->sc);
@@ -363,7 +365,7 @@ static void assert_same_record(const tel_span_data *a, const tel_span_data *b)
         const tel_attr *x = tel_span_data_attr(a, i), *y = tel_span_data_attr(b, i);
         assert_string_equal(x->key, y->key);
         assert_int_equal(x->type, TEL_ATTR_STRING);
-        assert_true(str_same(x->v.s, x->len, y->v.s, y->len));
+        assert_true(x->len == y->len && memcmp(x->v.s, y->v.s, x->len) == 0);
         assert_true(x->len > 0 && strncmp(x->v.s, "value ", 6) == 0);
     }
     assert_int_equal(tel_span_data_event_count(a), 1);
@@ -379,12 +381,7 @@ static void assert_same_record(const tel_span_data *a, const tel_span_data *b)
 static tel_tracer_provider *two_bsp_provider(tel_memory_exporter **m1, tel_memory_exporter **m2,
                                              uint32_t delay_ms)
 {
-    tel_tracer_provider_config cfg = {0};
-    tel_attr svc = TEL_ATTR_STR("service.name", "bsp-test");
-    cfg.resource = tel_resource_create(&svc, 1);
-    cfg.has_sampler = true;
-    tel_sampler_init(&cfg.sampler, TEL_SAMPLER_ALWAYS_ON, 1);
-    tel_tracer_provider *p = tel_tracer_provider_create(&cfg);
+    tel_tracer_provider *p = sampling_provider();
     *m1 = tel_memory_exporter_create();
     *m2 = tel_memory_exporter_create();
     tel_bsp_config bc = {4096, 64, delay_ms, 5000};
@@ -422,18 +419,11 @@ static void test_kept_and_copied_records_agree(void **state)
     tel_tracer_provider_destroy(p);
 }
 
-static const tel_attr *find_attr(const tel_span_data *d, const char *key)
-{
-    for (uint32_t i = 0; i < tel_span_data_attr_count(d); i++)
-        if (strcmp(tel_span_data_attr(d, i)->key, key) == 0)
-            return tel_span_data_attr(d, i);
-    return NULL;
-}
-
-/* An attribute past the inline ones with a short copied key and value: its strings must not be
- * left in the span's arena, which the next span in the same slot overwrites before the export
- * (they were: the record that moved on kept pointing at the old arena, and the export read the
- * next span's text). */
+/* Attributes past the inline ones with short strings (a copied key, a value), two spans in a
+ * row, through both hand-overs: each export has its own span's text. (The arena bug this guards
+ * against, strings of such attributes left in the slot's arena, shows here only with unlucky
+ * timing: the copying processor gets a deep clone and the keeping one holds the slot until the
+ * export. test_span_processor catches it every time.) */
 static void test_extra_attribute_strings_survive_slot_reuse(void **state)
 {
     (void)state;
@@ -463,11 +453,8 @@ static void test_extra_attribute_strings_survive_slot_reuse(void **state)
             assert_int_equal(tel_span_data_attr_count(d), 18);
             char key[8];
             snprintf(key, sizeof key, "x%d", i);
-            const tel_attr *x = find_attr(d, key), *y = find_attr(d, "y");
-            assert_non_null(x);
-            assert_non_null(y);
-            assert_true(str_same(x->v.s, x->len, vals[i], 4));
-            assert_true(str_same(y->v.s, y->len, vals[i], 4));
+            assert_true(test_attr_str_is(d, key, vals[i]));
+            assert_true(test_attr_str_is(d, "y", vals[i]));
         }
     }
     tel_tracer_provider_destroy(p);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "telemetry/trace.h"
+#include "test_tracing.h"
 
 /* A processor that moves every record it gets into its own array (on_end's contract). */
 typedef struct keeper {
@@ -38,23 +39,6 @@ static void k_destroy(tel_span_processor *self)
     for (int i = 0; i < k->n; i++)
         tel_span_data_release(&k->recs[i]);
     k->n = 0;
-}
-
-static const tel_attr *find_attr(const tel_span_data *d, const char *key)
-{
-    for (uint32_t i = 0; i < tel_span_data_attr_count(d); i++)
-        if (strcmp(tel_span_data_attr(d, i)->key, key) == 0)
-            return tel_span_data_attr(d, i);
-    return NULL;
-}
-
-static void assert_str_attr(const tel_span_data *d, const char *key, const char *want)
-{
-    const tel_attr *a = find_attr(d, key);
-    assert_non_null(a);
-    assert_int_equal(a->type, TEL_ATTR_STRING);
-    assert_int_equal(a->len, strlen(want));
-    assert_memory_equal(a->v.s, want, a->len);
 }
 
 /* Two spans in a row take the same slot (a thread's free slots are reused most recent first):
@@ -95,11 +79,11 @@ static void test_moved_record_survives_slot_reuse(void **state)
     for (int i = 0; i < 2; i++) {
         const tel_span_data *d = &k.recs[i];
         assert_int_equal(tel_span_data_attr_count(d), 18);
-        assert_str_attr(d, "inline", vals[i]);
-        assert_str_attr(d, "extra", vals[i]);
+        assert_true(test_attr_str_is(d, "inline", vals[i]));
+        assert_true(test_attr_str_is(d, "extra", vals[i]));
         char key[8];
         snprintf(key, sizeof key, "x%d", i);
-        assert_str_attr(d, key, vals[i]);
+        assert_true(test_attr_str_is(d, key, vals[i]));
         assert_int_equal(tel_span_data_event_count(d), 1);
         assert_string_equal(d->extra->events[0].name, vals[i]);
         assert_memory_equal(d->extra->events[0].attrs[0].v.s, vals[i], 4);

@@ -8,8 +8,9 @@
  * Why a pool and a queue of numbers rather than a ring of records: a ring's producer writes every
  * record to the next cell in turn, so all of it (max_queue_size records, 2 MB for the spans'
  * defaults) streams through the producing CPU's cache, evicting the service's own data. The pool
- * hands out the buffer freed last (a stack), and the export thread takes queued records every
- * `wake_at` records rather than every batch, so a producer cycles through a few hundred KB of
+ * hands out the buffer freed last (a stack), and the export thread takes queued records about
+ * every poll_target records rather than every batch (coming back on its own while records flow,
+ * so that producers need not wake it), so a producer cycles through a few hundred KB of
  * buffers unless the export falls behind; then the pool and queue still hold max_queue_size
  * records, as configured.
  *
@@ -72,6 +73,11 @@ typedef struct tel__batch_ops {
  * because the queue is smaller than that. */
 typedef _Atomic uint64_t tel__batch_entry;
 
+/* While records flow, the export thread looks at the queue about every this many records (at the
+ * rate it last saw), and at most every TEL__BATCH_POLL_MIN_NS. */
+#define TEL__BATCH_POLL_TARGET 128u
+#define TEL__BATCH_POLL_MIN_NS 500000u
+
 /* The buffer number of an entry whose record is queued by pointer (in ptrs[] at its position). */
 #define TEL__BATCH_PTR UINT32_MAX
 
@@ -93,7 +99,11 @@ typedef struct tel__batch {
     /* The records queued by pointer, by position (mask): written before the entry is published,
      * by the producer only, like the entries. */
     void *_Atomic *ptrs;
-    uint32_t wake_at; /* queued records that wake the export thread: min(batch, 128, cap / 2) */
+    /* Queued records that make a producer wake the export thread: min(batch, cap / 2). The
+     * thread mostly comes back before that on its own, every poll_target records
+     * (min(TEL__BATCH_POLL_TARGET, wake_at)) at the rate it sees. */
+    uint32_t wake_at;
+    uint32_t poll_target;
     /* Set in the child of fork(): the export thread is started by the first producer, flush or
      * shutdown there, not by the fork handler (creating a thread inside a fork handler is not
      * safe: a sanitizer's or the C library's locks may still be held). */
@@ -123,6 +133,7 @@ typedef struct tel__batch {
     pthread_t thread;
     atomic_uint_fast64_t exported;
     atomic_uint_fast64_t export_failed;
+    atomic_uint_fast64_t producer_wakes;
 
     struct tel__batch *next_all; /* registry for fork handling */
 } tel__batch;
@@ -274,6 +285,7 @@ typedef struct tel__batch_stats {
     uint64_t dropped;
     uint64_t exported;
     uint64_t export_failed;
+    uint64_t producer_wakes; /* times a producer woke the export thread (wake_at records waiting) */
 } tel__batch_stats;
 void tel__batch_get_stats(tel__batch *b, tel__batch_stats *out);
 

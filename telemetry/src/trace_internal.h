@@ -32,13 +32,13 @@ struct tel_tracer_provider {
 
 typedef struct span_pool span_pool;
 
-/* A live span: the public prefix, then the record being built. */
+/* A live span: the public prefix, then the record being built. Aligned to a cache line: a slot
+ * shares no line with its neighbours in the pool (one of which may be with the export thread). */
 typedef struct tel_span_impl {
-    struct tel_span pub;
-    bool heap;        /* allocated with malloc because the pool was exhausted */
-    atomic_uint in_use; /* pool slot taken */
-    span_pool *pool;  /* the pool the slot belongs to (NULL when heap) */
-    struct tel_span_impl *next_free; /* on a free list of the pool */
+    _Alignas(64) struct tel_span pub;
+    bool heap;        /* allocated because the pool was exhausted (aligned_alloc) */
+    uint16_t id;      /* the slot's number in its pool (fixed) */
+    span_pool *pool;  /* the pool the slot belongs to (NULL when heap; fixed) */
     tel_tracer *tracer;
     uint64_t key_bloom; /* a bit per inline attribute key address (see attr_slot) */
     uint16_t attr_cap;  /* the provider's inline_attr_cap, kept at hand */

@@ -1,7 +1,8 @@
 /* Unit tests of the batch engine (batch.c) under the span and log processors: records come out
- * in order and in full batches although the export thread takes them every wake_at records, and
- * a producer the export thread keeps up with reuses a few buffers instead of cycling through the
- * whole queue (which streamed max_queue_size records through the producer's cache).
+ * in order and in full batches although the export thread takes them every wake_at records or
+ * sooner, a producer the export thread keeps up with reuses a few buffers instead of cycling
+ * through the whole queue (which streamed max_queue_size records through the producer's cache),
+ * and a producer at a steady pace is not the one waking the export thread.
  * ctest-labels: concurrency */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -208,12 +209,61 @@ static void test_positions_across_32_bits(void **state)
     assert_true(tel__batch_destroy(&b));
 }
 
+/* Sleeps until tel_mono_ns() reaches t. */
+static void sleep_until_ns(uint64_t t)
+{
+    uint64_t now = tel_mono_ns();
+    if (now >= t)
+        return;
+    struct timespec ts = {(time_t)((t - now) / 1000000000u), (long)((t - now) % 1000000000u)};
+    nanosleep(&ts, NULL);
+}
+
+/* While records flow the export thread comes back on its own before wake_at records wait: a
+ * producer at a steady 20 records per millisecond wakes it for the first records after idle,
+ * then (almost) never. With a wake every wake_at records it would be 39 times, and with the
+ * earlier rule (every 128) 156. The bound leaves room for an export thread held off the CPU for
+ * a while by a loaded machine. */
+static void test_steady_producer_rarely_wakes(void **state)
+{
+    (void)state;
+    static owner o;
+    memset(&o, 0, sizeof o);
+    static tel__batch b;
+    tel__batch_cfg cfg = {QUEUE, BATCH, 60000, 1000};
+    assert_int_equal(tel__batch_init(&b, &cfg, sizeof(uint64_t), &ops, &o, "record"), TEL_OK);
+    const uint64_t n = 20000, per_ms = 20;
+    uint64_t t0 = tel_mono_ns();
+    for (uint64_t v = 0; v < n; v++) {
+        uint32_t buf = 0;
+        uint64_t *cell = tel__batch_reserve(&b, &buf);
+        assert_non_null(cell);
+        *cell = v;
+        tel__batch_publish(&b, buf);
+        if (v % per_ms == per_ms - 1)
+            sleep_until_ns(t0 + (v + 1) / per_ms * 1000000u);
+    }
+    tel__batch_stats st;
+    tel__batch_get_stats(&b, &st);
+    assert_int_equal(tel__batch_force_flush(&b, 5000), TEL_OK);
+    assert_int_equal(tel__batch_shutdown(&b, 5000), TEL_OK);
+    printf("%llu records in %.0f ms, wake_at %u: %llu producer wakes\n", (unsigned long long)n,
+           (double)(tel_mono_ns() - t0) / 1e6, b.wake_at, (unsigned long long)st.producer_wakes);
+    assert_true(st.producer_wakes >= 1); /* the first records, the thread idle */
+    assert_true(st.producer_wakes <= n / b.wake_at / 4);
+    assert_false(o.out_of_order);
+    assert_int_equal(o.records, n);
+    assert_int_equal(st.dropped, 0);
+    assert_true(tel__batch_destroy(&b));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_full_batches_and_few_buffers),
         cmocka_unit_test(test_capacity_when_not_taken),
         cmocka_unit_test(test_positions_across_32_bits),
+        cmocka_unit_test(test_steady_producer_rarely_wakes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,10 @@
 /* Unit tests of the span processor contract (processor.h): a processor that takes an ended
  * span's record with tel_span_data_move owns a record that no longer depends on the span's
- * slot, whatever the span held: inline and extra attributes, copied keys, events, links. */
+ * slot, whatever the span held: inline and extra attributes, copied keys, events, links; and a
+ * processor that keeps records (on_end_keep) and hands them back from another thread leaves the
+ * slot's memory as it was.
+ * ctest-labels: concurrency */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,10 +95,70 @@ static void test_moved_record_survives_slot_reuse(void **state)
     tel_tracer_provider_destroy(p);
 }
 
+/* A processor that keeps the records offered to it (on_end_keep), for another thread to give
+ * back. */
+typedef struct holder {
+    tel_span_processor base;
+    tel_span_data *kept;
+} holder;
+
+static bool h_keep(tel_span_processor *self, tel_span_data *rec)
+{
+    ((holder *)self)->kept = rec;
+    return true;
+}
+
+static void h_destroy(tel_span_processor *self)
+{
+    (void)self;
+}
+
+static void *give_back(void *rec)
+{
+    tel_span_data_release(rec);
+    tel_span_record_done(rec);
+    return NULL;
+}
+
+/* The thread that gives a kept record back (the export thread, for the batch processor) writes
+ * nothing into the span's slot: a slot's free-list link and taken flag live apart from it.
+ * Written inside, they left the slot's first line modified in the other CPU's cache, and the
+ * owner's next span start read it from there (a miss on every span). Checked byte for byte
+ * over the whole slot (the span handle is its start, the record its end). */
+static void test_record_given_back_leaves_slot_untouched(void **state)
+{
+    (void)state;
+    tel_tracer_provider_config cfg = {0};
+    tel_tracer_provider *p = tel_tracer_provider_create(&cfg);
+    holder h = {.base = {.on_end = NULL, .on_end_keep = h_keep, .force_flush = k_flush,
+                         .shutdown = k_flush, .destroy = h_destroy}};
+    assert_int_equal(tel_tracer_provider_add_processor(p, &h.base), TEL_OK);
+    tel_tracer *t = tel_tracer_get(p, "processor", NULL);
+    for (int i = 0; i < 3; i++) {
+        tel_span *s = tel_span_start(t, "op", TEL_SPAN_KIND_INTERNAL, NULL);
+        tel_span_set_str(s, "k", "v");
+        tel_span_end(s);
+        assert_non_null(h.kept);
+        const unsigned char *lo = (const unsigned char *)s;
+        const unsigned char *hi = (const unsigned char *)(h.kept + 1);
+        assert_true(lo < (const unsigned char *)h.kept && hi - lo < 4096);
+        size_t n = (size_t)(hi - lo);
+        unsigned char before[4096];
+        memcpy(before, lo, n);
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, give_back, h.kept), 0);
+        pthread_join(th, NULL);
+        assert_memory_equal(before, lo, n);
+        h.kept = NULL;
+    }
+    tel_tracer_provider_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_moved_record_survives_slot_reuse),
+        cmocka_unit_test(test_record_given_back_leaves_slot_untouched),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

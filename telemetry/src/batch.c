@@ -467,6 +467,9 @@ int tel__batch_init(tel__batch *b, const tel__batch_cfg *cfg, size_t cell_size,
     if (b->cfg.max_queue_size == 0) b->cfg.max_queue_size = 1;
     if (b->cfg.max_export_batch_size == 0 || b->cfg.max_export_batch_size > b->cfg.max_queue_size)
         b->cfg.max_export_batch_size = b->cfg.max_queue_size;
+    /* A delay of 0 (export at once) acts as 1 ms: with nothing to wait for, the export thread
+     * would spin on a whole CPU while idle. */
+    if (b->cfg.schedule_delay_ms == 0) b->cfg.schedule_delay_ms = 1;
     b->ops = ops;
     b->owner = owner;
     b->what = what;

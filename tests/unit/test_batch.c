@@ -257,6 +257,40 @@ static void test_steady_producer_rarely_wakes(void **state)
     assert_true(tel__batch_destroy(&b));
 }
 
+/* A schedule delay of 0 exports a record soon, and an idle export thread does not spin (it did,
+ * on a whole CPU: with a deadline always past it never waited). */
+static void test_zero_delay_exports_without_spinning(void **state)
+{
+    (void)state;
+    static owner o;
+    memset(&o, 0, sizeof o);
+    static tel__batch b;
+    tel__batch_cfg cfg = {QUEUE, BATCH, 0, 1000};
+    assert_int_equal(tel__batch_init(&b, &cfg, sizeof(uint64_t), &ops, &o, "record"), TEL_OK);
+    uint32_t buf = 0;
+    uint64_t *cell = tel__batch_reserve(&b, &buf);
+    assert_non_null(cell);
+    *cell = 0;
+    tel__batch_publish(&b, buf);
+    uint64_t t0 = tel_mono_ns();
+    tel__batch_stats st;
+    do {
+        sleep_until_ns(tel_mono_ns() + 1000000u);
+        tel__batch_get_stats(&b, &st);
+    } while (st.exported == 0 && tel_mono_ns() - t0 < 5000000000ull);
+    assert_int_equal(st.exported, 1); /* without a flush */
+    double export_ms = (double)(tel_mono_ns() - t0) / 1e6;
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+    sleep_until_ns(tel_mono_ns() + 300000000u);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+    double cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+    printf("exported after %.1f ms; %.1f ms of CPU in 300 ms idle\n", export_ms, cpu * 1e3);
+    assert_true(cpu < 0.1);
+    assert_int_equal(tel__batch_shutdown(&b, 5000), TEL_OK);
+    assert_true(tel__batch_destroy(&b));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_capacity_when_not_taken),
         cmocka_unit_test(test_positions_across_32_bits),
         cmocka_unit_test(test_steady_producer_rarely_wakes),
+        cmocka_unit_test(test_zero_delay_exports_without_spinning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

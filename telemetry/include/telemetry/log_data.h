@@ -59,7 +59,7 @@ struct tel_log_exporter {
 typedef struct tel_blrp_config {
     uint32_t max_queue_size;        /* OTEL_BLRP_MAX_QUEUE_SIZE, default 2048 */
     uint32_t max_export_batch_size; /* OTEL_BLRP_MAX_EXPORT_BATCH_SIZE, default 512 (<= queue) */
-    uint32_t schedule_delay_ms;     /* OTEL_BLRP_SCHEDULE_DELAY, default 1000 */
+    uint32_t schedule_delay_ms;     /* OTEL_BLRP_SCHEDULE_DELAY, default 1000 (0 acts as 1) */
     uint32_t export_timeout_ms;     /* OTEL_BLRP_EXPORT_TIMEOUT, default 30000 */
 } tel_blrp_config;
 

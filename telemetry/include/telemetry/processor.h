@@ -59,7 +59,7 @@ void tel_span_record_done(tel_span_data *rec);
 typedef struct tel_bsp_config {
     uint32_t max_queue_size;        /* OTEL_BSP_MAX_QUEUE_SIZE, default 2048 */
     uint32_t max_export_batch_size; /* OTEL_BSP_MAX_EXPORT_BATCH_SIZE, default 512 (<= queue) */
-    uint32_t schedule_delay_ms;     /* OTEL_BSP_SCHEDULE_DELAY, default 5000 */
+    uint32_t schedule_delay_ms;     /* OTEL_BSP_SCHEDULE_DELAY, default 5000 (0 acts as 1) */
     uint32_t export_timeout_ms;     /* OTEL_BSP_EXPORT_TIMEOUT, default 30000 */
 } tel_bsp_config;
 

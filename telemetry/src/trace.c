@@ -3,8 +3,8 @@
  * Spans live in per-thread pools of fixed slots (no allocation per span once a pool has grown to
  * what the thread keeps in flight). A pool belongs to one thread at a time; when the thread
  * exits, the pool is parked and adopted by the next new thread, so slots of spans still live at
- * exit stay valid. Any thread may free a slot (its taken flag is atomic, its free-list link is
- * published by the return stack's CAS), and only the owning thread takes slots.
+ * exit stay valid. Any thread may free a slot (its free-list link is published by the return
+ * stack's CAS), and only the owning thread takes slots.
  *
  * A pool grows by chunks (up to POOL_MAX_CHUNKS) to the most spans its thread has live or queued
  * for export at once. Free slots are a list the owner pops and pushes without atomics, most
@@ -37,24 +37,28 @@ typedef struct pool_chunk {
 } pool_chunk;
 
 /* Slots are numbered across the chunks (id: chunk * POOL_SLOTS + index); lists hold id + 1, 0
- * ending them. A slot's free-list link and taken flag live here, apart from the slot: whichever
- * thread frees a slot writes them (for a kept record, the export thread), and inside the slot
- * that write would leave the slot's first line modified in the other CPU's cache, to be fetched
- * back by the next span start's first read of it (a dependent miss on the request path: in a
- * benchmark of two spans per iteration, 100 to 300 ns of the producer's time). Here 32 links
- * share a line and the owner reads them a line at a time. */
+ * ending them. A slot's free-list link lives here, apart from the slot: whichever thread frees a
+ * slot writes it (for a kept record, the export thread), and inside the slot that write would
+ * leave the slot's first line modified in the other CPU's cache, to be fetched back by the next
+ * span start's first read of it (a dependent miss on the request path: in a benchmark of two
+ * spans per iteration, 100 to 300 ns of the producer's time). Here 32 links share a line and the
+ * owner reads them a line at a time. Whether slots are out (for the exit) is counted, not
+ * flagged per slot: a flag array written by both threads would bounce its lines between them. */
 struct span_pool {
     struct span_pool *next_all;  /* every pool ever made (freed at exit) */
     struct span_pool *next_idle; /* parked pools */
     uint32_t local;              /* free slots: owner thread only */
     uint32_t n_chunks;
+    /* Slots taken and given back by the owner: written by the owner only (plain increments),
+     * read at exit. */
+    _Atomic uint64_t taken, given_local;
     pool_chunk *chunk[POOL_MAX_CHUNKS];
-    /* Freed by other threads: pushed by CAS, taken whole. A line of its own: a CAS per record
-     * the export thread gives back would otherwise take `local` (written by every span start)
-     * away from the owner's CPU each time. */
+    /* Freed by other threads: pushed by CAS, taken whole, and counted. A line of their own: a
+     * CAS per record the export thread gives back would otherwise take `local` (written by every
+     * span start) away from the owner's CPU each time. */
     _Alignas(64) _Atomic uint32_t returned;
+    _Atomic uint64_t given_remote;
     _Alignas(64) uint16_t link[POOL_MAX_SLOTS]; /* the next free slot's id + 1 */
-    _Atomic uint8_t in_use[POOL_MAX_SLOTS];     /* slot taken */
 };
 
 static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -78,10 +82,16 @@ static void pool_park(void *p)
 
 static bool pool_busy(const span_pool *p)
 {
-    for (uint32_t i = 0; i < p->n_chunks * POOL_SLOTS; i++)
-        if (atomic_load_explicit(&p->in_use[i], memory_order_acquire))
-            return true;
-    return false;
+    uint64_t given = atomic_load_explicit(&p->given_local, memory_order_acquire) +
+                     atomic_load_explicit(&p->given_remote, memory_order_acquire);
+    return atomic_load_explicit(&p->taken, memory_order_acquire) != given;
+}
+
+/* counter + 1, by its only writer. */
+static inline void owner_count(_Atomic uint64_t *counter)
+{
+    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1,
+                          memory_order_release);
 }
 
 /* At exit. A pool with a slot still taken (a span live at exit, or a record an export thread
@@ -175,7 +185,7 @@ static tel_span_impl *slot_take(void)
         if (TEL_LIKELY(id1 != 0)) {
             uint32_t id = id1 - 1;
             p->local = p->link[id];
-            atomic_store_explicit(&p->in_use[id], 1, memory_order_relaxed);
+            owner_count(&p->taken);
             tel_span_impl *s = &p->chunk[id / POOL_SLOTS]->slots[id % POOL_SLOTS];
             s->heap = false;
             return s;
@@ -197,10 +207,10 @@ static void slot_give(tel_span_impl *s)
     }
     span_pool *p = s->pool;
     uint32_t id = s->id;
-    atomic_store_explicit(&p->in_use[id], 0, memory_order_relaxed);
     if (p == tls_pool) { /* the owner: its own list */
         p->link[id] = (uint16_t)p->local;
         p->local = id + 1;
+        owner_count(&p->given_local);
         return;
     }
     uint32_t head = atomic_load_explicit(&p->returned, memory_order_relaxed);
@@ -208,6 +218,8 @@ static void slot_give(tel_span_impl *s)
         p->link[id] = (uint16_t)head;
     } while (!atomic_compare_exchange_weak_explicit(&p->returned, &head, id + 1,
                                                     memory_order_release, memory_order_relaxed));
+    /* Counted last: once the count says every slot is back, no giver touches the pool. */
+    atomic_fetch_add_explicit(&p->given_remote, 1, memory_order_release);
 }
 
 /* ---- Limits ---- */

@@ -238,18 +238,6 @@ static double call(fleet *f)
     return st == 200 ? (double)(t1 - t0) / 1e6 : -1;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 int main(void)
 {
     if (find_dirs() != 0) {
@@ -293,8 +281,8 @@ int main(void)
             f->samples[i] = ms;
         }
     }
-    double untraced = median(fleets[0].samples, CALLS);
-    double traced = median(fleets[1].samples, CALLS);
+    double untraced = bench_median(fleets[0].samples, CALLS);
+    double traced = bench_median(fleets[1].samples, CALLS);
     double overhead = (traced - untraced) / untraced * 100.0;
     bench_print("e2e.power_status.untraced", untraced, "ms");
     bench_print("e2e.power_status.traced", traced, "ms");

@@ -188,12 +188,7 @@ static void choose_cpus(void)
 /* Pins the calling process (and the threads it starts later) to cpu (-1: no-op). */
 static void pin_self(int cpu)
 {
-    if (cpu < 0)
-        return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0)
+    if (cpu >= 0 && bench_pin_cpu(cpu) != 0)
         fprintf(stderr, "bench_http: cannot pin to CPU %d: %s\n", cpu, strerror(errno));
 }
 
@@ -483,18 +478,6 @@ static double measure(const char *self, bool traced, int conns, int seconds, dou
     return p ? strtod(p + 4, NULL) : -1;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* ---- Paired measurement: both servers on one CPU at once ---- */
 
 /* CPU nanoseconds of process pid's busiest thread (/proc/PID/task/TID/schedstat): the service
@@ -633,14 +616,14 @@ static int paired(const char *self, int trials, int samples, int seconds)
             u_all[n_all++] = u_ns[i];
             fprintf(stderr, " %.0f/%.0f", t_ns[i], u_ns[i]);
         }
-        trial_ov[t] = median(ov, samples);
+        trial_ov[t] = bench_median(ov, samples);
         fprintf(stderr, "; overhead (median) %.2f%%\n", trial_ov[t]);
     }
     double sum = 0;
     for (int t = 0; t < trials; t++)
         sum += trial_ov[t];
-    bench_print("http.server.service_ns_per_req.traced", median(t_all, n_all), "ns");
-    bench_print("http.server.service_ns_per_req.untraced", median(u_all, n_all), "ns");
+    bench_print("http.server.service_ns_per_req.traced", bench_median(t_all, n_all), "ns");
+    bench_print("http.server.service_ns_per_req.untraced", bench_median(u_all, n_all), "ns");
     bench_print("http.server.service_overhead_pct", sum / trials, "pct");
     return 0;
 }
@@ -753,12 +736,12 @@ static int alternating(const char *self, int seconds, int window_ms)
         double se = var > 0 ? sqrt(var / pairs) : 0;
         fprintf(stderr, "alternating: %d turns of %d ms each, %d comparisons\n", n[0] + n[1],
                 window_ms, pairs);
-        bench_print("http.server.alternating_ns_per_req.traced", median(ns[0], n[0]), "ns");
-        bench_print("http.server.alternating_ns_per_req.untraced", median(ns[1], n[1]), "ns");
+        bench_print("http.server.alternating_ns_per_req.traced", bench_median(ns[0], n[0]), "ns");
+        bench_print("http.server.alternating_ns_per_req.untraced", bench_median(ns[1], n[1]), "ns");
         bench_print("http.server.alternating_overhead_pct", mean, "pct");
         bench_print("http.server.alternating_overhead_pct.se", se, "pct");
         /* The turns' overheads have heavy tails (a turn that other load hit): the median too. */
-        bench_print("http.server.alternating_overhead_pct.median", median(ov, pairs), "pct");
+        bench_print("http.server.alternating_overhead_pct.median", bench_median(ov, pairs), "pct");
     } else {
         fprintf(stderr, "bench_http: the alternating measurement failed\n");
     }
@@ -853,8 +836,8 @@ int main(int argc, char **argv)
             }
             n_ok = rounds;
         }
-        double ov = median(pair, n_ok); /* sorts pair */
-        double t = median(t_ok, n_ok), u = median(u_ok, n_ok);
+        double ov = bench_median(pair, n_ok); /* sorts pair */
+        double t = bench_median(t_ok, n_ok), u = bench_median(u_ok, n_ok);
         const char *suffix = c == 0 ? "" : ".c2";
         /* The spread behind the median: how far one round is from the next on this machine. */
         fprintf(stderr, "%2d connections, req/s overhead per round (sorted):", conns[c]);
@@ -870,8 +853,8 @@ int main(int argc, char **argv)
         bench_print(name, ov, "pct");
         for (int r = 0; r < rounds; r++)
             pair[r] = (trc[c][r] - unc[c][r]) / unc[c][r] * 100.0;
-        double cov = median(pair, rounds);
-        double tc = median(trc[c], rounds), uc = median(unc[c], rounds);
+        double cov = bench_median(pair, rounds);
+        double tc = bench_median(trc[c], rounds), uc = bench_median(unc[c], rounds);
         snprintf(name, sizeof name, "http.server.cpu_per_req.traced%s", suffix);
         bench_print(name, tc, "us");
         snprintf(name, sizeof name, "http.server.cpu_per_req.untraced%s", suffix);

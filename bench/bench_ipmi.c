@@ -25,18 +25,6 @@
 #define N_IPMITOOL 25
 
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 int main(void)
 {
     if (system("command -v ipmi_sim >/dev/null 2>&1 && command -v ipmitool >/dev/null 2>&1")) {
@@ -74,14 +62,14 @@ int main(void)
                   AGT_OK;
         t[i] = (double)(bench_now() - t0) / 1e6;
     }
-    double ours = median(t, N_OURS);
+    double ours = bench_median(t, N_OURS);
     for (int i = 0; i < N_OURS; i++) {
         agt_identity id;
         uint64_t t0 = bench_now();
         errors += agt_bmc_identity(b, NULL, t0 + 30000000000ull, &id, &res) != AGT_OK;
         t[i] = (double)(bench_now() - t0) / 1e6;
     }
-    double ident = median(t, N_OURS);
+    double ident = bench_median(t, N_OURS);
     agt_bmc_destroy(b);
 
     for (int i = 0; i < N_IPMITOOL; i++) {
@@ -93,7 +81,7 @@ int main(void)
         agt_bmc_destroy(c);
         t[i] = (double)(bench_now() - t0) / 1e6;
     }
-    double cold = median(t, N_IPMITOOL);
+    double cold = bench_median(t, N_IPMITOOL);
 
     const char *args[] = {"chassis", "power", "status", NULL};
     char out[256];
@@ -103,7 +91,7 @@ int main(void)
                   !strstr(out, "Chassis Power is");
         t[i] = (double)(bench_now() - t0) / 1e6;
     }
-    double tool = median(t, N_IPMITOOL);
+    double tool = bench_median(t, N_IPMITOOL);
     ipmisim_destroy(sim);
     tel_tracer_provider_destroy(prov);
 

@@ -237,14 +237,6 @@ static double bench_extract(const tel_propagator *prop, hdrs *h)
 /* ---- bsp.handoff: what handing spans to the batch processor's export thread costs the thread
  * that makes them ---- */
 
-static void pin_to(int cpu)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof set, &set);
-}
-
 static double thread_cpu_ns(void)
 {
     struct timespec ts;
@@ -288,12 +280,6 @@ static void handoff_block(tel_tracer *t, const tel_span_attr_set *srv, const tel
     }
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The making thread's CPU time per span with the batch processor minus without any processor,
  * the two alternating in blocks (paired: the machine's drifts hit both); the median and
  * quartiles of the pairs. With two CPUs or more the export thread runs on another CPU than the
@@ -319,12 +305,12 @@ static double bench_bsp_handoff(double *q1, double *q3)
     tel_span_attr_set_init(&srv, fa, 4);
     tel_span_attr_set_init(&db, da, 4);
     if (nc == 2)
-        pin_to(cpus[1]); /* the export thread inherits this */
+        bench_pin_cpu(cpus[1]); /* the export thread inherits this */
     tel_tracer_provider *pb = make_provider(TEL_SAMPLER_ALWAYS_ON, 2048, 5000);
     tel_tracer_provider_config cfg = {0};
     tel_tracer_provider *pn = tel_tracer_provider_create(&cfg);
     if (nc == 2)
-        pin_to(cpus[0]);
+        bench_pin_cpu(cpus[0]);
     tel_tracer *tb = tel_tracer_get(pb, "bench", "1"), *tn = tel_tracer_get(pn, "bench", "1");
     enum { PAIRS = 80, PER = 2000 };
     double d[PAIRS];
@@ -338,7 +324,7 @@ static double bench_bsp_handoff(double *q1, double *q3)
         double c2 = thread_cpu_ns();
         d[r] = ((c2 - c1) - (c1 - c0)) / (2.0 * PER); /* per span */
     }
-    qsort(d, PAIRS, sizeof d[0], cmp_double);
+    qsort(d, PAIRS, sizeof d[0], bench_cmp_double);
     *q1 = d[PAIRS / 4];
     *q3 = d[3 * PAIRS / 4];
     tel_tracer_provider_destroy(pb);

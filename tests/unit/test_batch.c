@@ -67,6 +67,26 @@ static const tel__batch_ops ops = {
     .exporter_shutdown = o_shutdown,
 };
 
+/* Starts b for owner o (emptied): queues of QUEUE, batches of BATCH, the schedule delay given,
+ * a 1 s export timeout. */
+static void batch_start(tel__batch *b, owner *o, uint32_t delay_ms)
+{
+    memset(o, 0, sizeof *o);
+    tel__batch_cfg cfg = {QUEUE, BATCH, delay_ms, 1000};
+    assert_int_equal(tel__batch_init(b, &cfg, sizeof(uint64_t), &ops, o, "record"), TEL_OK);
+}
+
+/* Queues the record v; returns the buffer it went in. */
+static uint32_t publish_value(tel__batch *b, uint64_t v)
+{
+    uint32_t buf = 0;
+    uint64_t *cell = tel__batch_reserve(b, &buf);
+    assert_non_null(cell);
+    *cell = v;
+    tel__batch_publish(b, buf);
+    return buf;
+}
+
 /* Waits (at most 10 s) until the export thread has taken everything published. */
 static bool wait_taken(tel__batch *b)
 {
@@ -84,10 +104,8 @@ static void test_order_full_batches_and_few_buffers(void **state)
 {
     (void)state;
     static owner o;
-    memset(&o, 0, sizeof o);
     static tel__batch b;
-    tel__batch_cfg cfg = {QUEUE, BATCH, 60000, 1000}; /* no scheduled export during the test */
-    assert_int_equal(tel__batch_init(&b, &cfg, sizeof(uint64_t), &ops, &o, "record"), TEL_OK);
+    batch_start(&b, &o, 60000); /* no scheduled export during the test */
     assert_true(b.wake_at >= 1 && b.wake_at <= BATCH);
 
     static bool used[QUEUE];
@@ -98,16 +116,12 @@ static void test_order_full_batches_and_few_buffers(void **state)
     for (int r = 0; r < rounds; r++) {
         /* wake_at records wake the export thread, which takes them; then the next round. */
         for (uint32_t i = 0; i < b.wake_at; i++) {
-            uint32_t buf = 0;
-            uint64_t *cell = tel__batch_reserve(&b, &buf);
-            assert_non_null(cell);
+            uint32_t buf = publish_value(&b, v++);
             assert_true(buf < QUEUE);
             if (!used[buf]) {
                 used[buf] = true;
                 distinct++;
             }
-            *cell = v++;
-            tel__batch_publish(&b, buf);
         }
         assert_true(wait_taken(&b));
     }
@@ -135,10 +149,8 @@ static void test_capacity_when_not_taken(void **state)
 {
     (void)state;
     static owner o;
-    memset(&o, 0, sizeof o);
     static tel__batch b;
-    tel__batch_cfg cfg = {QUEUE, BATCH, 60000, 1000};
-    assert_int_equal(tel__batch_init(&b, &cfg, sizeof(uint64_t), &ops, &o, "record"), TEL_OK);
+    batch_start(&b, &o, 60000);
     /* Hold the export thread off: it cannot return from its wait (nor be woken: wake_pending
      * set keeps publish from taking the lock) while the test holds the lock. */
     pthread_mutex_lock(&b.lock);
@@ -146,13 +158,9 @@ static void test_capacity_when_not_taken(void **state)
     static bool used[QUEUE];
     memset(used, 0, sizeof used);
     for (uint64_t v = 0; v < QUEUE; v++) {
-        uint32_t buf = 0;
-        uint64_t *cell = tel__batch_reserve(&b, &buf);
-        assert_non_null(cell);
+        uint32_t buf = publish_value(&b, v);
         assert_false(used[buf]);
         used[buf] = true;
-        *cell = v;
-        tel__batch_publish(&b, buf);
     }
     uint32_t buf = 0;
     assert_null(tel__batch_reserve(&b, &buf)); /* every buffer is queued: dropped */
@@ -176,10 +184,8 @@ static void test_positions_across_32_bits(void **state)
     if (SIZE_MAX <= UINT32_MAX)
         skip(); /* positions are 32-bit there: nothing to truncate */
     static owner o;
-    memset(&o, 0, sizeof o);
     static tel__batch b;
-    tel__batch_cfg cfg = {QUEUE, BATCH, 60000, 1000};
-    assert_int_equal(tel__batch_init(&b, &cfg, sizeof(uint64_t), &ops, &o, "record"), TEL_OK);
+    batch_start(&b, &o, 60000);
     /* Nothing published yet: the export thread is waiting and reads no position. */
     size_t start = (size_t)UINT32_MAX + 1 - QUEUE - 3;
     for (size_t pos = start; pos < start + QUEUE; pos++)
@@ -188,13 +194,8 @@ static void test_positions_across_32_bits(void **state)
     atomic_store(&b.dequeue_pos, start);
     uint64_t v = 0;
     while (v < 3 * QUEUE) {
-        for (uint32_t i = 0; i < b.wake_at; i++) {
-            uint32_t buf = 0;
-            uint64_t *cell = tel__batch_reserve(&b, &buf);
-            assert_non_null(cell);
-            *cell = v++;
-            tel__batch_publish(&b, buf);
-        }
+        for (uint32_t i = 0; i < b.wake_at; i++)
+            publish_value(&b, v++);
         assert_true(wait_taken(&b));
     }
     assert_true(atomic_load(&b.enqueue_pos) > (size_t)UINT32_MAX + QUEUE);
@@ -228,18 +229,12 @@ static void test_steady_producer_rarely_wakes(void **state)
 {
     (void)state;
     static owner o;
-    memset(&o, 0, sizeof o);
     static tel__batch b;
-    tel__batch_cfg cfg = {QUEUE, BATCH, 60000, 1000};
-    assert_int_equal(tel__batch_init(&b, &cfg, sizeof(uint64_t), &ops, &o, "record"), TEL_OK);
+    batch_start(&b, &o, 60000);
     const uint64_t n = 20000, per_ms = 20;
     uint64_t t0 = tel_mono_ns();
     for (uint64_t v = 0; v < n; v++) {
-        uint32_t buf = 0;
-        uint64_t *cell = tel__batch_reserve(&b, &buf);
-        assert_non_null(cell);
-        *cell = v;
-        tel__batch_publish(&b, buf);
+        publish_value(&b, v);
         if (v % per_ms == per_ms - 1)
             sleep_until_ns(t0 + (v + 1) / per_ms * 1000000u);
     }
@@ -263,15 +258,9 @@ static void test_zero_delay_exports_without_spinning(void **state)
 {
     (void)state;
     static owner o;
-    memset(&o, 0, sizeof o);
     static tel__batch b;
-    tel__batch_cfg cfg = {QUEUE, BATCH, 0, 1000};
-    assert_int_equal(tel__batch_init(&b, &cfg, sizeof(uint64_t), &ops, &o, "record"), TEL_OK);
-    uint32_t buf = 0;
-    uint64_t *cell = tel__batch_reserve(&b, &buf);
-    assert_non_null(cell);
-    *cell = 0;
-    tel__batch_publish(&b, buf);
+    batch_start(&b, &o, 0);
+    publish_value(&b, 0);
     uint64_t t0 = tel_mono_ns();
     tel__batch_stats st;
     do {

@@ -17,6 +17,8 @@
 #define HTTP_HDR_SPACE 4096    /* response header bytes */
 #define HTTP_WRITE_CHUNK 16384 /* body bytes per write */
 #define HTTP_PEER_LEN 64
+/* Room in the intern pool for peer and Host addresses (the rest is for registered texts). */
+#define HTTP_INTERN_ADDR_BYTES (256u * 1024u)
 #define WS_REGISTRY_BUCKETS 256
 
 #define HTTP_N_METHODS 7
@@ -142,6 +144,9 @@ struct http_conn {
     uint8_t host_len, host_part;
     uint16_t host_port;
     char host[64];
+    /* peer and the host part, interned (intern.h; NULL when the pool's room for addresses is
+     * used up): spans reference them instead of copying them on every request. */
+    const char *peer_i, *host_i;
     unsigned char *wbuf; /* LWS_PRE + HTTP_HDR_SPACE + HTTP_WRITE_CHUNK, lazily */
     core_ws_conn *ws;    /* after the upgrade */
     bool closed;

@@ -260,6 +260,8 @@ static void conn_peer(http_conn *c, struct lws *wsi)
     if (strncmp(c->peer, "::ffff:", 7) == 0 && strchr(c->peer + 7, '.'))
         memmove(c->peer, c->peer + 7, strlen(c->peer + 7) + 1);
     c->peer_len = strlen(c->peer);
+    c->peer_i = c->peer_len ? core_intern_capped(c->peer, c->peer_len, HTTP_INTERN_ADDR_BYTES)
+                            : NULL;
     c->peer_known = true;
 }
 
@@ -326,8 +328,12 @@ static void set_server_address(core_http_req *req, struct lws *wsi)
         c->host_len = (uint8_t)len;
         c->host_part = (uint8_t)hostlen;
         c->host_port = (uint16_t)port;
+        c->host_i = core_intern_capped(hbuf, hostlen, HTTP_INTERN_ADDR_BYTES);
     }
-    tel_span_set_strn(req->span, "server.address", hbuf, c->host_part);
+    if (c->host_i)
+        tel_span_set_strn_static(req->span, "server.address", c->host_i, c->host_part);
+    else
+        tel_span_set_strn(req->span, "server.address", hbuf, c->host_part);
     tel_span_set_int(req->span, "server.port", c->host_port);
 }
 
@@ -495,7 +501,10 @@ void http_trace_begin(core_http_req *req, struct lws *wsi)
             tel_span_set_strn(sp, "url.path", req->path, req->path_shown_len);
             set_server_address(req, wsi);
             conn_peer(req->conn, wsi);
-            if (req->conn->peer_len)
+            if (req->conn->peer_i)
+                tel_span_set_strn_static(sp, "client.address", req->conn->peer_i,
+                                         req->conn->peer_len);
+            else if (req->conn->peer_len)
                 tel_span_set_strn(sp, "client.address", req->conn->peer, req->conn->peer_len);
             char ua[512];
             int n = token_header_get(wsi, WSI_TOKEN_HTTP_USER_AGENT, ua, sizeof ua);

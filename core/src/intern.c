@@ -73,6 +73,11 @@ static void register_atfork(void)
 
 const char *core_intern(const char *s, size_t len)
 {
+    return core_intern_capped(s, len, CORE_INTERN_MAX_BYTES);
+}
+
+const char *core_intern_capped(const char *s, size_t len, size_t cap)
+{
     if (!s)
         return NULL;
     pthread_once(&atfork_once, register_atfork);
@@ -87,7 +92,7 @@ const char *core_intern(const char *s, size_t len)
             }
         }
     }
-    if (pool_bytes + len + 1 > CORE_INTERN_MAX_BYTES)
+    if (pool_bytes + len + 1 > (cap < CORE_INTERN_MAX_BYTES ? cap : CORE_INTERN_MAX_BYTES))
         goto done;
     if ((table_n + 1) * 2 > table_cap && grow_table() != 0)
         goto done;

@@ -21,5 +21,9 @@
 /* The interned copy of s[0..len) (NUL-terminated; the same pointer for the same text), or NULL
  * when s is NULL, the pool is full or memory is short. */
 const char *core_intern(const char *s, size_t len);
+/* core_intern for texts that come from peers (addresses): a text already in the pool is found
+ * as always, but a new one is added only while the pool holds less than cap bytes, so that
+ * such texts can never take the room of the registered ones (cap below CORE_INTERN_MAX_BYTES). */
+const char *core_intern_capped(const char *s, size_t len, size_t cap);
 
 #endif

@@ -828,9 +828,10 @@ void tel_span_set_strn_static(tel_span *span, const char *key, const char *value
         return;
     tel_attr *a = attr_slot(s, key);
     if (a) {
+        uint32_t max_len = s->tracer->provider->limits.attribute_value_length;
         a->type = TEL_ATTR_STRING;
-        a->len = (uint32_t)tel__utf8_truncate(value, len,
-                                             s->tracer->provider->limits.attribute_value_length);
+        a->len = (uint32_t)(TEL_LIKELY(max_len == 0) ? len
+                                                     : tel__utf8_truncate(value, len, max_len));
         a->v.s = value;
     }
 }

@@ -215,35 +215,55 @@ static uint32_t pool_grow(span_pool *p)
     return base + 1;
 }
 
-static tel_span_impl *slot_take(void)
+/* slot_take's other cases: no pool yet, the owner's list empty (the return stack taken whole,
+ * or a new chunk), or no slot at all (a heap slot). */
+static __attribute__((noinline)) tel_span_impl *slot_take_slow(void)
 {
     span_pool *p = pool_get();
+    uint32_t id1 = 0;
     if (TEL_LIKELY(p != NULL)) {
-        uint32_t id1 = p->local;
-        if (TEL_UNLIKELY(!id1)) {
+        id1 = p->local;
+        if (!id1) {
             id1 = atomic_exchange_explicit(&p->returned, 0, memory_order_acquire);
             if (!id1)
                 id1 = pool_grow(p);
         }
-        if (TEL_LIKELY(id1 != 0)) {
-            uint32_t id = id1 - 1;
-            p->local = p->link[id];
-            owner_count(&p->taken);
-            tel_span_impl *s = &p->chunk[id / POOL_SLOTS]->slots[id % POOL_SLOTS];
-            s->heap = false;
-            uint32_t nx1 = p->local ? p->link[p->local - 1] : 0;
-            if (TEL_LIKELY(nx1)) {
-                uint32_t nx = nx1 - 1;
-                slot_prefetch(&p->chunk[nx / POOL_SLOTS]->slots[nx % POOL_SLOTS]);
-            }
-            return s;
-        }
+    }
+    if (id1 != 0) {
+        uint32_t id = id1 - 1;
+        p->local = p->link[id];
+        owner_count(&p->taken);
+        tel_span_impl *s = &p->chunk[id / POOL_SLOTS]->slots[id % POOL_SLOTS];
+        s->heap = false;
+        return s;
     }
     tel_span_impl *s = aligned_alloc(64, sizeof *s);
     if (!s)
         return NULL;
     s->heap = true;
     s->pool = NULL;
+    return s;
+}
+
+/* A free slot of the calling thread's pool: the head of the owner's list, inline (span starts
+ * call it); asks for the slot after next (slot_prefetch). */
+static inline tel_span_impl *slot_take(void)
+{
+    span_pool *p = tls_pool;
+    uint32_t id1 = p ? p->local : 0;
+    if (TEL_UNLIKELY(!id1))
+        return slot_take_slow();
+    uint32_t id = id1 - 1;
+    uint32_t next = p->link[id];
+    p->local = next;
+    owner_count(&p->taken);
+    tel_span_impl *s = &p->chunk[id / POOL_SLOTS]->slots[id % POOL_SLOTS];
+    s->heap = false;
+    uint32_t after = next ? p->link[next - 1] : 0;
+    if (TEL_LIKELY(after)) {
+        uint32_t nx = after - 1;
+        slot_prefetch(&p->chunk[nx / POOL_SLOTS]->slots[nx % POOL_SLOTS]);
+    }
     return s;
 }
 
@@ -608,6 +628,19 @@ tel_span *tel_span_start_ex(tel_tracer *t, const tel_span_start_opts *o)
     return &s->pub;
 }
 
+/* An ended record to every processor but the last, each a copy (the last gets the record). Out
+ * of line: the copy's frame would otherwise be set up on every span end. */
+static __attribute__((noinline)) void end_to_others(tel_tracer_provider *p, const tel_span_data *d)
+{
+    for (int i = 0; i < p->n_procs - 1; i++) {
+        tel_span_data copy;
+        if (tel__span_data_clone(&copy, d)) {
+            p->procs[i]->on_end(p->procs[i], &copy);
+            tel_span_data_release(&copy);
+        }
+    }
+}
+
 void tel__span_end(tel_span *span, uint64_t end_ns)
 {
     tel_span_impl *s = (tel_span_impl *)span;
@@ -621,13 +654,8 @@ void tel__span_end(tel_span *span, uint64_t end_ns)
             s->d.end_ns = s->d.start_ns; /* never a negative duration */
         tel_tracer_provider *p = s->tracer->provider;
         int n = p->n_procs;
-        for (int i = 0; i < n - 1; i++) {
-            tel_span_data copy;
-            if (tel__span_data_clone(&copy, &s->d)) {
-                p->procs[i]->on_end(p->procs[i], &copy);
-                tel_span_data_release(&copy);
-            }
-        }
+        if (TEL_UNLIKELY(n > 1))
+            end_to_others(p, &s->d);
         if (n > 0) {
             tel_span_processor *last = p->procs[n - 1];
             if (last->on_end_keep) {

@@ -348,6 +348,24 @@ static inline void base_metric_attrs(const core_http_req *req, tel_attr *a)
     a[1] = TEL_ATTR_STR("url.scheme", "http");
 }
 
+/* active_add's first time for a method: binds its attribute set (or adds unbound when that
+ * fails). Out of line, so that the usual case sets up no frame. */
+static __attribute__((noinline)) void active_add_first(core_http_req *req, unsigned mi,
+                                                        int64_t delta)
+{
+    core_http_server *s = req->srv;
+    tel_attr a[2];
+    base_metric_attrs(req, a);
+    tel_bound_attrs *b = tel_instrument_bind(s->m_active, a, 2);
+    if (!b) {
+        tel_counter_add_int(s->m_active, delta, a, 2);
+        return;
+    }
+    /* Racing binders get the same set. */
+    atomic_store_explicit(&s->active_set[mi], b, memory_order_release);
+    tel_counter_add_int_bound(s->m_active, b, delta);
+}
+
 static void active_add(core_http_req *req, int64_t delta)
 {
     core_http_server *s = req->srv;
@@ -356,15 +374,8 @@ static void active_add(core_http_req *req, int64_t delta)
     unsigned mi = method_index(req->method);
     tel_bound_attrs *b = atomic_load_explicit(&s->active_set[mi], memory_order_acquire);
     if (TEL_UNLIKELY(!b)) {
-        tel_attr a[2];
-        base_metric_attrs(req, a);
-        b = tel_instrument_bind(s->m_active, a, 2);
-        if (!b) {
-            tel_counter_add_int(s->m_active, delta, a, 2);
-            return;
-        }
-        /* Racing binders get the same set. */
-        atomic_store_explicit(&s->active_set[mi], b, memory_order_release);
+        active_add_first(req, mi, delta);
+        return;
     }
     tel_counter_add_int_bound(s->m_active, b, delta);
 }

@@ -44,17 +44,6 @@ void *tel__span_extra_alloc(tel_span_data *d, size_t size)
     return p;
 }
 
-size_t tel__utf8_truncate(const char *s, size_t len, uint32_t max_len)
-{
-    if (max_len == 0 || len <= max_len)
-        return len;
-    size_t n = max_len;
-    /* Step back over continuation bytes so a multi-byte character is never split. */
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
-
 const char *tel__span_copy_str(tel_span_data *d, const char *s, size_t len, bool arena_ok)
 {
     if (arena_ok) {

@@ -215,6 +215,23 @@ static uint32_t pool_grow(span_pool *p)
     return base + 1;
 }
 
+/* The slot numbered id of pool p. */
+static inline tel_span_impl *slot_at(span_pool *p, uint32_t id)
+{
+    return &p->chunk[id / POOL_SLOTS]->slots[id % POOL_SLOTS];
+}
+
+/* Takes the head (id1: its id + 1) off the owner's list of p. */
+static inline tel_span_impl *slot_pop(span_pool *p, uint32_t id1)
+{
+    uint32_t id = id1 - 1;
+    p->local = p->link[id];
+    owner_count(&p->taken);
+    tel_span_impl *s = slot_at(p, id);
+    s->heap = false;
+    return s;
+}
+
 /* slot_take's other cases: no pool yet, the owner's list empty (the return stack taken whole,
  * or a new chunk), or no slot at all (a heap slot). */
 static __attribute__((noinline)) tel_span_impl *slot_take_slow(void)
@@ -229,14 +246,8 @@ static __attribute__((noinline)) tel_span_impl *slot_take_slow(void)
                 id1 = pool_grow(p);
         }
     }
-    if (id1 != 0) {
-        uint32_t id = id1 - 1;
-        p->local = p->link[id];
-        owner_count(&p->taken);
-        tel_span_impl *s = &p->chunk[id / POOL_SLOTS]->slots[id % POOL_SLOTS];
-        s->heap = false;
-        return s;
-    }
+    if (id1 != 0)
+        return slot_pop(p, id1);
     tel_span_impl *s = aligned_alloc(64, sizeof *s);
     if (!s)
         return NULL;
@@ -253,17 +264,10 @@ static inline tel_span_impl *slot_take(void)
     uint32_t id1 = p ? p->local : 0;
     if (TEL_UNLIKELY(!id1))
         return slot_take_slow();
-    uint32_t id = id1 - 1;
-    uint32_t next = p->link[id];
-    p->local = next;
-    owner_count(&p->taken);
-    tel_span_impl *s = &p->chunk[id / POOL_SLOTS]->slots[id % POOL_SLOTS];
-    s->heap = false;
-    uint32_t after = next ? p->link[next - 1] : 0;
-    if (TEL_LIKELY(after)) {
-        uint32_t nx = after - 1;
-        slot_prefetch(&p->chunk[nx / POOL_SLOTS]->slots[nx % POOL_SLOTS]);
-    }
+    tel_span_impl *s = slot_pop(p, id1);
+    uint32_t after = p->local ? p->link[p->local - 1] : 0;
+    if (TEL_LIKELY(after))
+        slot_prefetch(slot_at(p, after - 1));
     return s;
 }
 
@@ -856,10 +860,9 @@ void tel_span_set_strn_static(tel_span *span, const char *key, const char *value
         return;
     tel_attr *a = attr_slot(s, key);
     if (a) {
-        uint32_t max_len = s->tracer->provider->limits.attribute_value_length;
         a->type = TEL_ATTR_STRING;
-        a->len = (uint32_t)(TEL_LIKELY(max_len == 0) ? len
-                                                     : tel__utf8_truncate(value, len, max_len));
+        a->len = (uint32_t)tel__utf8_truncate(value, len,
+                                             s->tracer->provider->limits.attribute_value_length);
         a->v.s = value;
     }
 }
@@ -874,7 +877,7 @@ void tel_span_set_strn(tel_span *span, const char *key, const char *value, size_
     if (!a)
         return;
     uint32_t max_len = s->tracer->provider->limits.attribute_value_length;
-    size_t n = TEL_LIKELY(max_len == 0) ? len : tel__utf8_truncate(value, len, max_len);
+    size_t n = tel__utf8_truncate(value, len, max_len);
     const char *c = TEL_LIKELY(inl) ? tel__span_copy_str_arena(&s->d, value, n) : NULL;
     if (TEL_UNLIKELY(!c))
         c = tel__span_copy_str(&s->d, value, n, inl);

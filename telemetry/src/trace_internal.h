@@ -66,8 +66,18 @@ const char *tel__span_copy_str(tel_span_data *d, const char *s, size_t len, bool
  * max_len (0: unlimited). Returns false on allocation failure. */
 bool tel__attr_copy_value(tel_span_data *d, tel_attr *dst, const tel_attr *src, uint32_t max_len,
                           bool arena_ok);
-/* Truncated length of a UTF-8 string at max_len bytes, not splitting a character. */
-size_t tel__utf8_truncate(const char *s, size_t len, uint32_t max_len);
+/* Truncated length of a UTF-8 string at max_len bytes (0: no limit), not splitting a
+ * character. Inline: every string attribute setter calls it, nearly always without a limit. */
+static inline size_t tel__utf8_truncate(const char *s, size_t len, uint32_t max_len)
+{
+    if (TEL_LIKELY(max_len == 0 || len <= max_len))
+        return len;
+    size_t n = max_len;
+    /* Step back over continuation bytes so a multi-byte character is never split. */
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
 /* Removes inline attributes whose key text repeats (the fast path matches keys by pointer),
  * keeping the value set last. Called where records are exported, off the application thread
  * for the batch processor. */

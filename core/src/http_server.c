@@ -301,6 +301,17 @@ static size_t host_split(const char *h, size_t len, int64_t *port)
     return hostlen;
 }
 
+/* Sets key to an address of len bytes: by reference when it is interned (interned: its pooled
+ * copy), copied from text otherwise. */
+static void set_address(tel_span *span, const char *key, const char *interned, const char *text,
+                        size_t len)
+{
+    if (interned)
+        tel_span_set_strn_static(span, key, interned, len);
+    else
+        tel_span_set_strn(span, key, text, len);
+}
+
 /* server.address and server.port from the Host header (the server's own address without one).
  * Requests on a connection nearly always send the same Host: the last one split is kept on the
  * connection, and a header equal to it is not split again. */
@@ -330,10 +341,7 @@ static void set_server_address(core_http_req *req, struct lws *wsi)
         c->host_port = (uint16_t)port;
         c->host_i = core_intern_capped(hbuf, hostlen, HTTP_INTERN_ADDR_BYTES);
     }
-    if (c->host_i)
-        tel_span_set_strn_static(req->span, "server.address", c->host_i, c->host_part);
-    else
-        tel_span_set_strn(req->span, "server.address", hbuf, c->host_part);
+    set_address(req->span, "server.address", c->host_i, hbuf, c->host_part);
     tel_span_set_int(req->span, "server.port", c->host_port);
 }
 
@@ -512,11 +520,9 @@ void http_trace_begin(core_http_req *req, struct lws *wsi)
             tel_span_set_strn(sp, "url.path", req->path, req->path_shown_len);
             set_server_address(req, wsi);
             conn_peer(req->conn, wsi);
-            if (req->conn->peer_i)
-                tel_span_set_strn_static(sp, "client.address", req->conn->peer_i,
-                                         req->conn->peer_len);
-            else if (req->conn->peer_len)
-                tel_span_set_strn(sp, "client.address", req->conn->peer, req->conn->peer_len);
+            if (req->conn->peer_len)
+                set_address(sp, "client.address", req->conn->peer_i, req->conn->peer,
+                            req->conn->peer_len);
             char ua[512];
             int n = token_header_get(wsi, WSI_TOKEN_HTTP_USER_AGENT, ua, sizeof ua);
             if (n > 0)

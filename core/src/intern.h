@@ -10,7 +10,7 @@
  * The pool is bounded (CORE_INTERN_MAX_BYTES in total): past it, core_intern returns NULL and the
  * caller copies per span as before, so a program that builds unbounded numbers of distinct texts
  * cannot make it grow without limit. Thread safe (a mutex: call it at registration or preparation
- * time, not per request). */
+ * time, or once per connection for a peer's texts (core_intern_capped), not per request). */
 #ifndef CORE_INTERN_H
 #define CORE_INTERN_H
 

@@ -40,12 +40,16 @@ typedef struct pool_chunk {
 } pool_chunk;
 
 /* Slots are numbered across the chunks (id: chunk * POOL_SLOTS + index); lists hold id + 1, 0
- * ending them. A slot's free-list link lives here, apart from the slot: whichever thread frees a
- * slot writes it (for a kept record, the export thread), and inside the slot that write would
- * leave the slot's first line modified in the other CPU's cache, to be fetched back by the next
- * span start's first read of it (a dependent miss on the request path: in a benchmark of two
- * spans per iteration, 100 to 300 ns of the producer's time). Here 32 links share a line and the
- * owner reads them a line at a time. Whether slots are out (for the exit) is counted, not
+ * ending them. A slot's free-list link lives here, apart from the slot: inside the slot, the
+ * export thread's write of it (for a kept record) would leave the slot's first line modified in
+ * the other CPU's cache, to be fetched back by the next span start's first read of it (a
+ * dependent miss on the request path: in a benchmark of two spans per iteration, 100 to 300 ns
+ * of the producer's time). Slots given back by other threads are linked in rlink, not link: the
+ * owner reads link at every span start (the list head's next), and a link line written on the
+ * other CPU (32 links share one) made each of those reads a miss on the request path, about a
+ * third of the span start's time on a machine whose CPUs are 150 ns apart. The owner moves a
+ * returned chain from rlink to link once, when it takes the chain, after asking for every rlink
+ * line at once (slot_take_returned). Whether slots are out (for the exit) is counted, not
  * flagged per slot: a flag array written by both threads would bounce its lines between them. */
 struct span_pool {
     struct span_pool *next_all;  /* every pool ever made (freed at exit) */
@@ -61,7 +65,8 @@ struct span_pool {
      * span start) away from the owner's CPU each time. */
     _Alignas(64) _Atomic uint32_t returned;
     _Atomic uint64_t given_remote;
-    _Alignas(64) uint16_t link[POOL_MAX_SLOTS]; /* the next free slot's id + 1 */
+    _Alignas(64) uint16_t link[POOL_MAX_SLOTS];  /* owner's list: the next free slot's id + 1 */
+    _Alignas(64) uint16_t rlink[POOL_MAX_SLOTS]; /* the returned chain's, written by givers */
 };
 
 static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -232,6 +237,26 @@ static inline tel_span_impl *slot_pop(span_pool *p, uint32_t id1)
     return s;
 }
 
+/* Takes the chain other threads gave back (0: none) and makes it the owner's list: its links
+ * copied from rlink to link. The rlink lines of the pool's slots (two per chunk) are asked for
+ * first, all at once, so that the walk waits for the other CPU about once, not once per line. */
+static uint32_t slot_take_returned(span_pool *p)
+{
+    uint32_t id1 = atomic_exchange_explicit(&p->returned, 0, memory_order_acquire);
+    if (!id1)
+        return 0;
+    const char *r = (const char *)p->rlink;
+    size_t bytes = (size_t)p->n_chunks * POOL_SLOTS * sizeof p->rlink[0];
+    for (size_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch(r + o, 0, 3);
+    for (uint32_t x = id1; x;) {
+        uint32_t next = p->rlink[x - 1];
+        p->link[x - 1] = (uint16_t)next;
+        x = next;
+    }
+    return id1;
+}
+
 /* slot_take's other cases: no pool yet, the owner's list empty (the return stack taken whole,
  * or a new chunk), or no slot at all (a heap slot). */
 static __attribute__((noinline)) tel_span_impl *slot_take_slow(void)
@@ -241,7 +266,7 @@ static __attribute__((noinline)) tel_span_impl *slot_take_slow(void)
     if (TEL_LIKELY(p != NULL)) {
         id1 = p->local;
         if (!id1) {
-            id1 = atomic_exchange_explicit(&p->returned, 0, memory_order_acquire);
+            id1 = slot_take_returned(p);
             if (!id1)
                 id1 = pool_grow(p);
         }
@@ -287,7 +312,7 @@ static void slot_give(tel_span_impl *s)
     }
     uint32_t head = atomic_load_explicit(&p->returned, memory_order_relaxed);
     do {
-        p->link[id] = (uint16_t)head;
+        p->rlink[id] = (uint16_t)head;
     } while (!atomic_compare_exchange_weak_explicit(&p->returned, &head, id + 1,
                                                     memory_order_release, memory_order_relaxed));
     /* Counted last: once the count says every slot is back, no giver touches the pool. */

@@ -69,20 +69,6 @@ void tel__metrics_warn(atomic_uint_fast64_t *last, const char *fmt, ...)
 
 /* ---- Double-valued atomics ---- */
 
-static inline uint64_t d2u(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-static inline double u2d(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
-
 /* double to int64 without undefined behaviour: truncation, saturation, NaN as 0. */
 static inline int64_t d2i(double d)
 {
@@ -96,7 +82,7 @@ static inline int64_t d2i(double d)
 static inline void atomic_add_double(_Atomic uint64_t *x, double v)
 {
     uint64_t old = atomic_load_explicit(x, memory_order_relaxed);
-    while (!atomic_compare_exchange_weak_explicit(x, &old, d2u(u2d(old) + v), memory_order_relaxed,
+    while (!atomic_compare_exchange_weak_explicit(x, &old, tel__d2u(tel__u2d(old) + v), memory_order_relaxed,
                                                   memory_order_relaxed))
         ;
 }
@@ -104,7 +90,7 @@ static inline void atomic_add_double(_Atomic uint64_t *x, double v)
 static inline void atomic_min_double(_Atomic uint64_t *x, double v)
 {
     uint64_t old = atomic_load_explicit(x, memory_order_relaxed);
-    while (v < u2d(old) && !atomic_compare_exchange_weak_explicit(x, &old, d2u(v),
+    while (v < tel__u2d(old) && !atomic_compare_exchange_weak_explicit(x, &old, tel__d2u(v),
                                                                   memory_order_relaxed,
                                                                   memory_order_relaxed))
         ;
@@ -113,7 +99,7 @@ static inline void atomic_min_double(_Atomic uint64_t *x, double v)
 static inline void atomic_max_double(_Atomic uint64_t *x, double v)
 {
     uint64_t old = atomic_load_explicit(x, memory_order_relaxed);
-    while (v > u2d(old) && !atomic_compare_exchange_weak_explicit(x, &old, d2u(v),
+    while (v > tel__u2d(old) && !atomic_compare_exchange_weak_explicit(x, &old, tel__d2u(v),
                                                                   memory_order_relaxed,
                                                                   memory_order_relaxed))
         ;
@@ -140,10 +126,10 @@ static uint32_t series_ex_slots(const tel_instrument *in)
 
 static void series_reset_values(const tel_instrument *in, tel__series *s)
 {
-    atomic_store_explicit(&s->value, in->rec == TEL__REC_HIST || !in->is_int ? d2u(0.0) : 0,
+    atomic_store_explicit(&s->value, in->rec == TEL__REC_HIST || !in->is_int ? tel__d2u(0.0) : 0,
                           memory_order_relaxed);
-    atomic_store_explicit(&s->min_bits, d2u(INFINITY), memory_order_relaxed);
-    atomic_store_explicit(&s->max_bits, d2u(-INFINITY), memory_order_relaxed);
+    atomic_store_explicit(&s->min_bits, tel__d2u(INFINITY), memory_order_relaxed);
+    atomic_store_explicit(&s->max_bits, tel__d2u(-INFINITY), memory_order_relaxed);
     atomic_store_explicit(&s->epoch, 0, memory_order_relaxed);
     if (s->counts)
         for (uint32_t b = 0; b <= in->n_bounds; b++)
@@ -185,6 +171,7 @@ static tel__series *series_new(const tel_instrument *in, const tel_attr *a, cons
         s->denied[i] = denied[i];
     }
     atomic_init(&s->next, NULL);
+    atomic_init(&s->cells, NULL);
     series_reset_values(in, s);
     return s;
 }
@@ -363,11 +350,11 @@ static double ex_unit(void)
  * far: that only skews a pick slightly. */
 static __attribute__((noinline)) void reservoir_advance(tel__exslot *x, uint64_t c)
 {
-    double w = c == 1 ? ex_unit() : u2d(atomic_load_explicit(&x->w_bits, memory_order_relaxed)) *
+    double w = c == 1 ? ex_unit() : tel__u2d(atomic_load_explicit(&x->w_bits, memory_order_relaxed)) *
                                         ex_unit();
     double skip = floor(log(ex_unit()) / log1p(-w));
     uint64_t next = !(skip < 0x1p62) ? UINT64_MAX : c + (uint64_t)skip + 1;
-    atomic_store_explicit(&x->w_bits, d2u(w), memory_order_relaxed);
+    atomic_store_explicit(&x->w_bits, tel__d2u(w), memory_order_relaxed);
     atomic_store_explicit(&x->next, next, memory_order_relaxed);
 }
 
@@ -385,11 +372,15 @@ static inline bool reservoir_pick(tel__exslot *x, uint64_t c)
  * bucket's count before it: the measurement's number in the interval is its bucket's count since
  * the last collection, and the reservoir picks a uniform one of them (the spec's aligned
  * histogram bucket reservoir). */
-static inline bool exemplar_sampled(tel__exslot *x, uint64_t prev)
+static inline bool exemplar_sampled_from(tel__exslot *x, uint64_t prev, uint64_t base)
 {
-    uint64_t base = atomic_load_explicit(&x->base, memory_order_relaxed);
     /* prev below base: a collection raced this measurement; it counts as the first. */
     return reservoir_pick(x, prev < base ? 1 : prev - base + 1);
+}
+
+static inline bool exemplar_sampled(tel__exslot *x, uint64_t prev)
+{
+    return exemplar_sampled_from(x, prev, atomic_load_explicit(&x->base, memory_order_relaxed));
 }
 
 /* Whether a sum's measurement that passed the filter replaces the series' exemplar (the spec's
@@ -454,7 +445,7 @@ static bool exemplar_read(tel__exslot *x, bool is_int, tel_exemplar *out)
         if (is_int)
             out->value.i = (int64_t)v;
         else
-            out->value.d = u2d(v);
+            out->value.d = tel__u2d(v);
         out->has_span = hs;
         if (hs) {
             memcpy(out->trace_id, &t0, 8);
@@ -512,7 +503,7 @@ void tel_counter_add(tel_instrument *c, double value, const tel_attr *attrs, siz
         vbits = (uint64_t)iv;
     } else {
         atomic_add_double(&s->value, value);
-        vbits = d2u(value);
+        vbits = tel__d2u(value);
     }
     if (TEL_UNLIKELY(c->ex_mode))
         sum_exemplar_offer(c, s, vbits);
@@ -526,7 +517,7 @@ static inline void counter_add_int(tel_instrument *c, tel__series *s, int64_t va
         vbits = (uint64_t)value;
     } else {
         atomic_add_double(&s->value, (double)value);
-        vbits = d2u((double)value);
+        vbits = tel__d2u((double)value);
     }
     if (TEL_UNLIKELY(c->ex_mode))
         sum_exemplar_offer(c, s, vbits);
@@ -555,11 +546,39 @@ void tel_counter_add_int(tel_instrument *c, int64_t value, const tel_attr *attrs
     counter_add_int(c, s, value);
 }
 
+/* x += v by x's only writer (a cell's owner thread): no atomic read-modify-write. */
+static inline void own_add(_Atomic uint64_t *x, uint64_t v)
+{
+    atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+
+static inline void own_add_double(_Atomic uint64_t *x, double v)
+{
+    atomic_store_explicit(x, tel__d2u(tel__u2d(atomic_load_explicit(x, memory_order_relaxed)) + v),
+                          memory_order_relaxed);
+}
+
 void tel_counter_add_int_bound(tel_instrument *c, tel_bound_attrs *b, int64_t value)
 {
     if (TEL_UNLIKELY(!b) || !int_add_allowed(c, value))
         return;
-    counter_add_int(c, (tel__series *)b, value);
+    tel__series *s = (tel__series *)b;
+    tel__cell *cell = tel__cell_get(c, s);
+    if (TEL_UNLIKELY(!cell)) {
+        counter_add_int(c, s, value);
+        return;
+    }
+    uint64_t vbits;
+    if (TEL_LIKELY(c->is_int)) {
+        own_add(&cell->value, (uint64_t)value);
+        vbits = (uint64_t)value;
+    } else {
+        own_add_double(&cell->value, (double)value);
+        vbits = tel__d2u((double)value);
+    }
+    if (TEL_UNLIKELY(c->ex_mode))
+        sum_exemplar_offer(c, s, vbits);
 }
 
 /* Counts value into s; returns its bucket, *prev the bucket's count before. */
@@ -574,12 +593,33 @@ static inline uint32_t histogram_count(tel_instrument *h, tel__series *s, double
     return b;
 }
 
+/* histogram_count into the calling thread's cell c of s (its only writer); whether the
+ * measurement replaces its bucket's exemplar, judged on the thread's own bucket count since the
+ * last collection. Returns the bucket in *bucket. */
+static inline bool histogram_count_own(const tel_instrument *h, tel__cell *c, double value,
+                                       uint32_t *bucket, tel__series *s)
+{
+    uint32_t b = bucket_of(h->bounds, h->n_bounds, value);
+    uint64_t prev = atomic_load_explicit(&c->n[b], memory_order_relaxed);
+    atomic_store_explicit(&c->n[b], prev + 1, memory_order_relaxed);
+    own_add_double(&c->value, value);
+    if (value < tel__u2d(atomic_load_explicit(&c->min_bits, memory_order_relaxed)))
+        atomic_store_explicit(&c->min_bits, tel__d2u(value), memory_order_relaxed);
+    if (value > tel__u2d(atomic_load_explicit(&c->max_bits, memory_order_relaxed)))
+        atomic_store_explicit(&c->max_bits, tel__d2u(value), memory_order_relaxed);
+    *bucket = b;
+    return TEL_UNLIKELY(h->ex_mode) &&
+           exemplar_sampled_from(
+               &s->ex[b], prev,
+               atomic_load_explicit(&c->n[h->n_bounds + 1 + b], memory_order_relaxed));
+}
+
 static inline void histogram_record(tel_instrument *h, tel__series *s, double value)
 {
     uint64_t prev;
     uint32_t b = histogram_count(h, s, value, &prev);
     if (TEL_UNLIKELY(h->ex_mode) && exemplar_sampled(&s->ex[b], prev))
-        exemplar_offer(h, s, b, d2u(value));
+        exemplar_offer(h, s, b, tel__d2u(value));
 }
 
 void tel_histogram_record(tel_instrument *h, double value, const tel_attr *attrs, size_t n)
@@ -596,7 +636,15 @@ void tel_histogram_record_bound(tel_instrument *h, tel_bound_attrs *b, double va
 {
     if (TEL_UNLIKELY(!b || h->rec != TEL__REC_HIST) || TEL_UNLIKELY(isnan(value)))
         return;
-    histogram_record(h, (tel__series *)b, value);
+    tel__series *s = (tel__series *)b;
+    tel__cell *c = tel__cell_get(h, s);
+    if (TEL_UNLIKELY(!c)) {
+        histogram_record(h, s, value);
+        return;
+    }
+    uint32_t bucket;
+    if (histogram_count_own(h, c, value, &bucket, s))
+        exemplar_offer(h, s, bucket, tel__d2u(value));
 }
 
 void tel_histogram_record_bound_at(tel_instrument *h, tel_bound_attrs *b, double value,
@@ -605,17 +653,31 @@ void tel_histogram_record_bound_at(tel_instrument *h, tel_bound_attrs *b, double
     if (TEL_UNLIKELY(!b || h->rec != TEL__REC_HIST) || TEL_UNLIKELY(isnan(value)))
         return;
     tel__series *s = (tel__series *)b;
+    tel__cell *c = tel__cell_get(h, s);
+    if (TEL_LIKELY(c != NULL)) {
+        uint32_t bucket;
+        if (histogram_count_own(h, c, value, &bucket, s))
+            exemplar_keep(h, s, bucket, tel__d2u(value), sc, time_ns);
+        return;
+    }
     uint64_t prev;
     uint32_t bucket = histogram_count(h, s, value, &prev);
     if (TEL_UNLIKELY(h->ex_mode) && exemplar_sampled(&s->ex[bucket], prev))
-        exemplar_keep(h, s, bucket, d2u(value), sc, time_ns);
+        exemplar_keep(h, s, bucket, tel__d2u(value), sc, time_ns);
 }
 
 tel_bound_attrs *tel_instrument_bind(tel_instrument *in, const tel_attr *attrs, size_t n)
 {
     if (!in || (in->rec != TEL__REC_SUM && in->rec != TEL__REC_HIST))
         return NULL;
-    return (tel_bound_attrs *)tel__series_get(in, attrs, n);
+    tel__series *s = tel__series_get(in, attrs, n);
+    if (s && !atomic_load_explicit(&s->cells, memory_order_acquire)) {
+        /* Without cells (no memory) the set is still recorded into, with atomic operations. */
+        pthread_mutex_lock(&in->lock);
+        (void)tel__cells_enable(in, s);
+        pthread_mutex_unlock(&in->lock);
+    }
+    return (tel_bound_attrs *)s;
 }
 
 static void gauge_store(tel_instrument *g, tel__series *s, uint64_t bits)
@@ -634,7 +696,7 @@ void tel_gauge_set(tel_instrument *g, double value, const tel_attr *attrs, size_
     tel__series *s = tel__series_get(g, attrs, n);
     if (TEL_UNLIKELY(!s))
         return;
-    gauge_store(g, s, g->is_int ? (uint64_t)d2i(value) : d2u(value));
+    gauge_store(g, s, g->is_int ? (uint64_t)d2i(value) : tel__d2u(value));
 }
 
 void tel_gauge_set_int(tel_instrument *g, int64_t value, const tel_attr *attrs, size_t n)
@@ -644,7 +706,7 @@ void tel_gauge_set_int(tel_instrument *g, int64_t value, const tel_attr *attrs, 
     tel__series *s = tel__series_get(g, attrs, n);
     if (TEL_UNLIKELY(!s))
         return;
-    gauge_store(g, s, g->is_int ? (uint64_t)value : d2u((double)value));
+    gauge_store(g, s, g->is_int ? (uint64_t)value : tel__d2u((double)value));
 }
 
 static void observe(tel_observer *obs, uint64_t bits, const tel_attr *attrs, size_t n)
@@ -660,20 +722,21 @@ void tel_observe_int(tel_observer *obs, int64_t value, const tel_attr *attrs, si
 {
     if (!obs || !obs->in)
         return;
-    observe(obs, obs->in->is_int ? (uint64_t)value : d2u((double)value), attrs, n);
+    observe(obs, obs->in->is_int ? (uint64_t)value : tel__d2u((double)value), attrs, n);
 }
 
 void tel_observe_double(tel_observer *obs, double value, const tel_attr *attrs, size_t n)
 {
     if (!obs || !obs->in)
         return;
-    observe(obs, obs->in->is_int ? (uint64_t)d2i(value) : d2u(value), attrs, n);
+    observe(obs, obs->in->is_int ? (uint64_t)d2i(value) : tel__d2u(value), attrs, n);
 }
 
 /* ---- Provider and meters ---- */
 
 static void atfork_prepare(void)
 {
+    tel__recorders_atfork_prepare();
     pthread_mutex_lock(&registry_lock);
     for (tel_meter_provider *p = registry; p; p = p->next_all) {
         pthread_mutex_lock(&p->lock);
@@ -692,6 +755,7 @@ static void atfork_parent(void)
         pthread_mutex_unlock(&p->lock);
     }
     pthread_mutex_unlock(&registry_lock);
+    tel__recorders_atfork_parent();
 }
 
 /* The child starts an empty pipeline: every series back to zero (attribute sets are kept), a
@@ -701,8 +765,10 @@ static void atfork_child(void)
     for (tel_meter_provider *p = registry; p; p = p->next_all) {
         p->start_ns = tel_now_ns();
         for (tel_instrument *in = p->instruments; in; in = in->next) {
-            for (tel__series *s = atomic_load(&in->head); s; s = atomic_load(&s->next))
+            for (tel__series *s = atomic_load(&in->head); s; s = atomic_load(&s->next)) {
                 series_reset_values(in, s);
+                tel__cells_reset(in, s);
+            }
             pthread_mutex_init(&in->lock, NULL);
         }
         pthread_mutex_init(&p->collect_lock, NULL);
@@ -710,6 +776,7 @@ static void atfork_child(void)
         tel__readers_atfork_child(p);
     }
     pthread_mutex_init(&registry_lock, NULL);
+    tel__recorders_atfork_child();
 }
 
 static void register_atfork(void)
@@ -819,11 +886,14 @@ static void instrument_free(tel_instrument *in)
     tel__series *s = atomic_load(&in->head);
     while (s) {
         tel__series *next = atomic_load(&s->next);
+        tel__cells_free(s);
         free(s);
         s = next;
     }
-    if (!atomic_load(&in->overflow_listed))
+    if (!atomic_load(&in->overflow_listed)) {
+        tel__cells_free(in->overflow);
         free(in->overflow);
+    }
     tel__stable *t = atomic_load(&in->table);
     while (t) {
         tel__stable *older = t->older;
@@ -1221,37 +1291,44 @@ int tel__collect(tel_meter_provider *p, tel__collection *c)
             pt->n_attrs = s->n_attrs;
             pt->start_ns = p->start_ns;
             pt->time_ns = now;
+            /* The reservoirs start a new interval: a histogram's buckets from their counts (the
+             * shared ones here, each thread's cell in tel__cells_fold), a sum's from no
+             * measurement. */
             if (in->rec == TEL__REC_HIST) {
-                uint64_t total = 0;
-                for (uint32_t b = 0; b <= in->n_bounds; b++) {
+                for (uint32_t b = 0; b <= in->n_bounds; b++)
                     bk[b] = atomic_load_explicit(&s->counts[b], memory_order_relaxed);
+                for (uint32_t e = 0; e < s->n_ex && e <= in->n_bounds; e++)
+                    atomic_store_explicit(&s->ex[e].base, bk[e], memory_order_relaxed);
+                tel__fold f = {
+                    .sum = tel__u2d(atomic_load_explicit(&s->value, memory_order_relaxed)),
+                    .min = tel__u2d(atomic_load_explicit(&s->min_bits, memory_order_relaxed)),
+                    .max = tel__u2d(atomic_load_explicit(&s->max_bits, memory_order_relaxed)),
+                    .counts = bk};
+                tel__cells_fold(in, s, &f);
+                uint64_t total = 0;
+                for (uint32_t b = 0; b <= in->n_bounds; b++)
                     total += bk[b];
-                }
                 pt->bucket_counts = bk;
                 bk += in->n_bounds + 1;
                 pt->count = total;
-                pt->sum = u2d(atomic_load_explicit(&s->value, memory_order_relaxed));
-                pt->min = u2d(atomic_load_explicit(&s->min_bits, memory_order_relaxed));
-                pt->max = u2d(atomic_load_explicit(&s->max_bits, memory_order_relaxed));
+                pt->sum = f.sum;
+                pt->min = f.min;
+                pt->max = f.max;
                 pt->has_min_max = total > 0 && pt->min <= pt->max;
                 if (!pt->has_min_max)
                     pt->min = pt->max = 0;
             } else {
                 pt->is_int = in->is_int;
                 uint64_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
+                tel__fold f = {.ival = in->is_int ? v : 0, .sum = in->is_int ? 0 : tel__u2d(v)};
+                tel__cells_fold(in, s, &f);
                 if (in->is_int)
-                    pt->value.i = (int64_t)v;
+                    pt->value.i = (int64_t)f.ival;
                 else
-                    pt->value.d = u2d(v);
+                    pt->value.d = f.sum;
             }
             pt->exemplars = ex;
-            /* The reservoirs start a new interval: a histogram's buckets from their counts, a
-             * sum's from no measurement. */
-            if (in->rec == TEL__REC_HIST)
-                for (uint32_t e = 0; e < s->n_ex && e <= in->n_bounds; e++)
-                    atomic_store_explicit(&s->ex[e].base, pt->bucket_counts[e],
-                                          memory_order_relaxed);
-            else if (in->rec == TEL__REC_SUM && s->n_ex)
+            if (in->rec == TEL__REC_SUM && s->n_ex)
                 atomic_store_explicit(&s->ex[0].base, 0, memory_order_relaxed);
             bool ex_int = in->is_int && in->rec != TEL__REC_HIST;
             for (uint32_t e = 0; e < s->n_ex; e++)

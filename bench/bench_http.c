@@ -68,6 +68,13 @@
  *   and http.server.alternating_overhead_pct.se (and .median: the turns' overheads have heavy
  *   tails)
  *
+ * With pinning, http.server.machine.line_rtt is the round trip of a cache line between the
+ * service thread's CPU and the export thread's (bench_line_rtt_ns): span records cross there,
+ * and what that costs the service thread (the slots' lines taken back from the other CPU) is a
+ * good part of the overhead. It is a property of the machine (310 to 400 ns where this was
+ * written), and the overhead moves with it: compare figures only between runs with similar
+ * values.
+ *
  * Diagnostics (child runs only): BENCH_HTTP_STATIC=1 answers without SQLite,
  * BENCH_HTTP_NO_TRACES / BENCH_HTTP_NO_METRICS turn one signal off in the traced mode,
  * BENCH_HTTP_NO_DB_TRACES the database's spans only, BENCH_HTTP_NO_PROC records spans but gives
@@ -767,9 +774,15 @@ int main(int argc, char **argv)
     double min_util = getenv("BENCH_HTTP_MIN_UTIL") ? atof(getenv("BENCH_HTTP_MIN_UTIL")) : 0.9;
     int retries = getenv("BENCH_HTTP_RETRIES") ? atoi(getenv("BENCH_HTTP_RETRIES")) : 3;
     choose_cpus();
-    if (pin_server >= 0)
+    if (pin_server >= 0) {
         fprintf(stderr, "service thread on CPU %d, wrk on CPU %d, SDK export thread on CPU %d\n",
                 pin_server, pin_wrk, pin_export);
+        /* What a span record crossing from the service thread's CPU to the export thread's costs
+         * depends on this: compare overheads only between machines that print similar values. */
+        if (pin_export != pin_server)
+            bench_print("http.server.machine.line_rtt", bench_line_rtt_ns(pin_server, pin_export),
+                        "ns");
+    }
     else
         fprintf(stderr, "not pinned\n");
     char self[4096];

@@ -1,6 +1,6 @@
 /* Span hot-path benchmarks: span.enabled, span.sampled_out, span.disabled, bsp.throughput,
- * bsp.handoff, and the propagation figures, each printed as "<name> <value> <unit>" next to
- * clock_gettime. */
+ * bsp.handoff, the propagation figures and machine.line_rtt (see bench_line_rtt_ns), each
+ * printed as "<name> <value> <unit>" next to clock_gettime. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -384,5 +384,14 @@ int main(void)
     bench_print("bsp.handoff", ho, "ns/span");
     bench_print("bsp.handoff.q1", q1, "ns/span");
     bench_print("bsp.handoff.q3", q3, "ns/span");
+    /* The hand-off is mostly cache lines crossing CPUs: this machine's price of one. */
+    cpu_set_t allowed;
+    int cpus[2] = {-1, -1}, nc = 0;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+        for (int c = 0; c < CPU_SETSIZE && nc < 2; c++)
+            if (CPU_ISSET(c, &allowed))
+                cpus[nc++] = c;
+    if (nc == 2)
+        bench_print("machine.line_rtt", bench_line_rtt_ns(cpus[0], cpus[1]), "ns");
     return 0;
 }

@@ -82,8 +82,8 @@ static inline int64_t d2i(double d)
 static inline void atomic_add_double(_Atomic uint64_t *x, double v)
 {
     uint64_t old = atomic_load_explicit(x, memory_order_relaxed);
-    while (!atomic_compare_exchange_weak_explicit(x, &old, tel__d2u(tel__u2d(old) + v), memory_order_relaxed,
-                                                  memory_order_relaxed))
+    while (!atomic_compare_exchange_weak_explicit(x, &old, tel__d2u(tel__u2d(old) + v),
+                                                  memory_order_relaxed, memory_order_relaxed))
         ;
 }
 
@@ -350,8 +350,8 @@ static double ex_unit(void)
  * far: that only skews a pick slightly. */
 static __attribute__((noinline)) void reservoir_advance(tel__exslot *x, uint64_t c)
 {
-    double w = c == 1 ? ex_unit() : tel__u2d(atomic_load_explicit(&x->w_bits, memory_order_relaxed)) *
-                                        ex_unit();
+    double w = c == 1 ? ex_unit()
+                      : tel__u2d(atomic_load_explicit(&x->w_bits, memory_order_relaxed)) * ex_unit();
     double skip = floor(log(ex_unit()) / log1p(-w));
     uint64_t next = !(skip < 0x1p62) ? UINT64_MAX : c + (uint64_t)skip + 1;
     atomic_store_explicit(&x->w_bits, tel__d2u(w), memory_order_relaxed);
@@ -674,7 +674,7 @@ tel_bound_attrs *tel_instrument_bind(tel_instrument *in, const tel_attr *attrs, 
     if (s && !atomic_load_explicit(&s->cells, memory_order_acquire)) {
         /* Without cells (no memory) the set is still recorded into, with atomic operations. */
         pthread_mutex_lock(&in->lock);
-        (void)tel__cells_enable(in, s);
+        (void)tel__cells_enable(s);
         pthread_mutex_unlock(&in->lock);
     }
     return (tel_bound_attrs *)s;

@@ -73,14 +73,13 @@ static void cell_zero(const tel_instrument *in, tel__cell *c)
         atomic_store_explicit(&c->n[i], 0, memory_order_relaxed);
 }
 
-int tel__cells_enable(const tel_instrument *in, tel__series *s)
+int tel__cells_enable(tel__series *s)
 {
     if (atomic_load_explicit(&s->cells, memory_order_acquire))
         return TEL_OK;
     _Atomic(tel__cell *) *cells = calloc(TEL__CELL_SLOTS, sizeof *cells);
     if (!cells)
         return TEL_ENOMEM;
-    (void)in;
     for (size_t i = 0; i < TEL__CELL_SLOTS; i++)
         atomic_init(&cells[i], NULL);
     atomic_store_explicit(&s->cells, cells, memory_order_release);

@@ -178,14 +178,15 @@ static inline double tel__u2d(uint64_t u)
 }
 
 /* Per-thread recording cells (metrics_cells.c). A bound attribute set (tel_instrument_bind) is
- * recorded into again and again, often by one thread: an atomic read-modify-write per value
- * (the count, the sum) costs that thread 20 to 50 ns each on a virtual machine, since it also
- * waits for every store before it, some of which wait on lines held by another CPU. So each
- * thread that records through a bound set gets its own cell of the set's values, written by that
- * thread alone with plain loads and stores; the collection adds the cells to the series' shared
- * values (which unbound recordings, and threads past TEL__CELL_SLOTS, still update with atomic
- * operations). A series owns its cells array (allocated when first bound) and the cells in it
- * (allocated by the thread that fills each); all are freed with the series. */
+ * recorded into again and again, often by one thread. An atomic read-modify-write also waits for
+ * every store before it, some of which wait on lines another CPU holds (a span's slot, given back
+ * by the export thread): in bench_http on a 2-CPU VM the two atomic operations of a histogram
+ * recording took about 80% of its samples, half a percent of the request. So each thread that
+ * records through a bound set gets its own cell of the set's values, written by that thread alone
+ * with plain loads and stores; the collection adds the cells to the series' shared values (which
+ * unbound recordings, and threads past TEL__CELL_SLOTS, still update with atomic operations). A
+ * series owns its cells array (allocated when first bound) and the cells in it (allocated by the
+ * thread that fills each); all are freed with the series. */
 #define TEL__CELL_SLOTS 64
 #define TEL__RECORDER_NONE 0xffffffffu
 
@@ -226,8 +227,9 @@ typedef struct tel__series {
  * recording, TEL__RECORDER_NONE when none was free. */
 extern _Thread_local unsigned tel__recorder;
 
-/* Gives series s of in a cells array (bound sets); under in->lock. TEL_OK or TEL_ENOMEM. */
-int tel__cells_enable(const tel_instrument *in, tel__series *s);
+/* Gives series s a cells array (bound sets), under its instrument's lock. TEL_OK or
+ * TEL_ENOMEM. */
+int tel__cells_enable(tel__series *s);
 /* The calling thread's cell of s, made on first use; NULL when s has no cells array, no
  * recorder number was free or memory ran out (then record into s itself). */
 tel__cell *tel__cell_slow(const tel_instrument *in, tel__series *s);

@@ -71,9 +71,10 @@
  * With pinning, http.server.machine.line_rtt is the round trip of a cache line between the
  * service thread's CPU and the export thread's (bench_line_rtt_ns): span records cross there,
  * and what that costs the service thread (the slots' lines taken back from the other CPU) is a
- * good part of the overhead. It is a property of the machine (310 to 400 ns where this was
- * written), and the overhead moves with it: compare figures only between runs with similar
- * values.
+ * good part of the overhead. It depends on the hardware and, on a VM, on where its CPUs run
+ * (300 to 600 ns from one run to the next where this was written; the overhead was about twice
+ * as high as on the earlier machine where it was not yet printed): compare figures only between
+ * runs with similar values.
  *
  * Diagnostics (child runs only): BENCH_HTTP_STATIC=1 answers without SQLite,
  * BENCH_HTTP_NO_TRACES / BENCH_HTTP_NO_METRICS turn one signal off in the traced mode,

@@ -90,11 +90,11 @@ static inline void *bench_rtt_echo(void *arg)
 
 /* The round trip of a cache line between CPUs a and b in ns (one line written on a, read on b,
  * another back): the median of 5 runs of 20,000. What a record written on one CPU and read on
- * the other costs depends on it (the span hand-off to the export thread), and it is a property
- * of the machine (310 to 400 ns on the 2-CPU VM where this was written, a typical single-socket
- * server is well below that), so figures that involve two CPUs are only comparable between runs
- * that print similar values. -1 when a thread cannot start or pin. The
- * calling thread's affinity is restored. */
+ * the other costs depends on it (the span hand-off to the export thread), and it depends on the
+ * hardware and, on a VM, on where its CPUs run (300 to 600 ns from one run to the next on the
+ * 2-CPU VM where this was written), so figures that involve two CPUs are only comparable between
+ * runs that print similar values. -1 when a thread cannot start or pin. The calling thread's
+ * affinity is restored. */
 static inline double bench_line_rtt_ns(int a, int b)
 {
     cpu_set_t old;

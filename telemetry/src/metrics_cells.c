@@ -19,10 +19,13 @@ static pthread_once_t recorders_once = PTHREAD_ONCE_INIT;
 
 _Static_assert(TEL__CELL_SLOTS <= 64, "recorders_used is one 64-bit word");
 
-/* At a thread's exit: its number back to the free set. */
+/* At a thread's exit (run by that thread): its number back to the free set. A recording the
+ * thread still makes afterwards (from a later destructor) goes to the shared values, not to the
+ * cell a new owner of the number may be writing. */
 static void recorder_release(void *v)
 {
     unsigned r = (unsigned)(uintptr_t)v;
+    tel__recorder = TEL__RECORDER_NONE;
     pthread_mutex_lock(&recorders_lock);
     recorders_used &= ~(1ull << (r - 1));
     pthread_mutex_unlock(&recorders_lock);

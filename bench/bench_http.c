@@ -168,18 +168,10 @@ static void choose_cpus(void)
     const char *pin = getenv("BENCH_HTTP_PIN");
     if (pin && strcmp(pin, "0") == 0)
         return;
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2)
+    int two[2];
+    if (bench_two_cpus(two) < 2)
         return;
-    int first = -1, second = -1;
-    for (int i = 0; i < CPU_SETSIZE && second < 0; i++) {
-        if (!CPU_ISSET(i, &set))
-            continue;
-        if (first < 0)
-            first = i;
-        else
-            second = i;
-    }
+    int first = two[0], second = two[1];
     const char *sc = getenv("BENCH_HTTP_SERVER_CPU"), *wc = getenv("BENCH_HTTP_WRK_CPU");
     pin_server = sc ? atoi(sc) : first;
     pin_wrk = wc ? atoi(wc) : (pin_server == first ? second : first);

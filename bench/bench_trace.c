@@ -290,10 +290,8 @@ static double bench_bsp_handoff(double *q1, double *q3)
 {
     cpu_set_t allowed;
     sched_getaffinity(0, sizeof allowed, &allowed);
-    int cpus[2] = {-1, -1}, nc = 0;
-    for (int c = 0; c < CPU_SETSIZE && nc < 2; c++)
-        if (CPU_ISSET(c, &allowed))
-            cpus[nc++] = c;
+    int cpus[2];
+    int nc = bench_two_cpus(cpus);
     tel_attr fa[4] = {TEL_ATTR_STR("http.request.method", "GET"), TEL_ATTR_STR("url.scheme", "http"),
                       TEL_ATTR_STR("network.protocol.version", "1.1"),
                       TEL_ATTR_STR("http.route", "/v1/servers/{id}")};
@@ -385,13 +383,8 @@ int main(void)
     bench_print("bsp.handoff.q1", q1, "ns/span");
     bench_print("bsp.handoff.q3", q3, "ns/span");
     /* The hand-off is mostly cache lines crossing CPUs: this machine's price of one. */
-    cpu_set_t allowed;
-    int cpus[2] = {-1, -1}, nc = 0;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
-        for (int c = 0; c < CPU_SETSIZE && nc < 2; c++)
-            if (CPU_ISSET(c, &allowed))
-                cpus[nc++] = c;
-    if (nc == 2)
+    int cpus[2];
+    if (bench_two_cpus(cpus) == 2)
         bench_print("machine.line_rtt", bench_line_rtt_ns(cpus[0], cpus[1]), "ns");
     return 0;
 }

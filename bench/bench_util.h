@@ -68,6 +68,19 @@ static inline int bench_pin_cpu(int cpu)
     return sched_setaffinity(0, sizeof set, &set);
 }
 
+/* The first two CPUs this thread may run on into cpus[0..1] (-1 where none); how many. */
+static inline int bench_two_cpus(int cpus[2])
+{
+    cpu_set_t allowed;
+    int nc = 0;
+    cpus[0] = cpus[1] = -1;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+        for (int c = 0; c < CPU_SETSIZE && nc < 2; c++)
+            if (CPU_ISSET(c, &allowed))
+                cpus[nc++] = c;
+    return nc;
+}
+
 /* ---- The cost of moving a cache line between two CPUs ---- */
 
 typedef struct bench_rtt {

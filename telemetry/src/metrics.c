@@ -632,18 +632,26 @@ void tel_histogram_record(tel_instrument *h, double value, const tel_attr *attrs
     histogram_record(h, s, value);
 }
 
+/* Counts value into bound series s: into the calling thread's cell when it has one, else into
+ * s itself. True when the measurement replaces its bucket's exemplar (*bucket). */
+static inline bool histogram_count_bound(tel_instrument *h, tel__series *s, double value,
+                                         uint32_t *bucket)
+{
+    tel__cell *c = tel__cell_get(h, s);
+    if (TEL_LIKELY(c != NULL))
+        return histogram_count_own(h, c, value, bucket, s);
+    uint64_t prev;
+    *bucket = histogram_count(h, s, value, &prev);
+    return TEL_UNLIKELY(h->ex_mode) && exemplar_sampled(&s->ex[*bucket], prev);
+}
+
 void tel_histogram_record_bound(tel_instrument *h, tel_bound_attrs *b, double value)
 {
     if (TEL_UNLIKELY(!b || h->rec != TEL__REC_HIST) || TEL_UNLIKELY(isnan(value)))
         return;
     tel__series *s = (tel__series *)b;
-    tel__cell *c = tel__cell_get(h, s);
-    if (TEL_UNLIKELY(!c)) {
-        histogram_record(h, s, value);
-        return;
-    }
     uint32_t bucket;
-    if (histogram_count_own(h, c, value, &bucket, s))
+    if (histogram_count_bound(h, s, value, &bucket))
         exemplar_offer(h, s, bucket, tel__d2u(value));
 }
 
@@ -653,16 +661,8 @@ void tel_histogram_record_bound_at(tel_instrument *h, tel_bound_attrs *b, double
     if (TEL_UNLIKELY(!b || h->rec != TEL__REC_HIST) || TEL_UNLIKELY(isnan(value)))
         return;
     tel__series *s = (tel__series *)b;
-    tel__cell *c = tel__cell_get(h, s);
-    if (TEL_LIKELY(c != NULL)) {
-        uint32_t bucket;
-        if (histogram_count_own(h, c, value, &bucket, s))
-            exemplar_keep(h, s, bucket, tel__d2u(value), sc, time_ns);
-        return;
-    }
-    uint64_t prev;
-    uint32_t bucket = histogram_count(h, s, value, &prev);
-    if (TEL_UNLIKELY(h->ex_mode) && exemplar_sampled(&s->ex[bucket], prev))
+    uint32_t bucket;
+    if (histogram_count_bound(h, s, value, &bucket))
         exemplar_keep(h, s, bucket, tel__d2u(value), sc, time_ns);
 }
 

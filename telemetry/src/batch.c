@@ -148,27 +148,11 @@ static void timespec_after_ms(struct timespec *ts, uint64_t ms)
     timespec_at_mono_ns(ts, tel_mono_ns() + ms * 1000000u);
 }
 
-/* The export thread's next look at the queue while records flow: the interval that would have
- * brought target records at the rate just seen (got > 0 records in elapsed ns), kept within
- * [TEL__BATCH_POLL_MIN_NS, max_ns]. */
-static uint64_t next_poll_ns(uint64_t elapsed, size_t got, uint32_t target, uint64_t max_ns)
-{
-    uint64_t next = elapsed / got * target;
-    if (next < TEL__BATCH_POLL_MIN_NS)
-        next = TEL__BATCH_POLL_MIN_NS;
-    return next < max_ns ? next : max_ns;
-}
-
 /* Takes what is queued into the batch slots and exports a batch once it is full, and whatever
  * the slots hold when the schedule delay since the last export has passed, on a flush and at
- * shutdown.
- *
- * While records flow the thread comes back on its own, about every poll_target records at the
- * rate it last saw, so that records (and span slots) go back to their producers soon and a
- * producer never has to wake it: a wake is a futex call on the producer's thread (a few
- * microseconds on a virtual machine, more than a span costs). A look that finds nothing
- * queued makes it idle: it sleeps until the schedule delay is due, and a producer wakes it when
- * wake_at records wait (as it also does if the thread falls that far behind). */
+ * shutdown. Between looks it sleeps until the schedule is due, a producer wakes it (wake_at
+ * records waiting), or a flush or shutdown is asked for (see batch_internal.h for why it does
+ * not come back on its own sooner). */
 static void *export_thread(void *arg)
 {
     tel__batch *b = arg;
@@ -176,17 +160,14 @@ static void *export_thread(void *arg)
     const uint64_t delay_ns = (uint64_t)b->cfg.schedule_delay_ms * 1000000u;
     uint64_t due = tel_mono_ns() + delay_ns; /* the next scheduled export */
     size_t held = 0;                         /* batch slots [0, held) filled */
-    uint64_t poll_ns = 0;                    /* the interval between looks; 0: idle */
-    uint64_t last_look = tel_mono_ns();
     pthread_mutex_lock(&b->lock);
     for (;;) {
         uint64_t flush_target = b->flush_requested;
         bool stopping = b->stopping;
-        uint64_t until = poll_ns && last_look + poll_ns < due ? last_look + poll_ns : due;
         if (!stopping && flush_target == b->flush_done && queued(b) < b->wake_at &&
-            tel_mono_ns() < until) {
+            tel_mono_ns() < due) {
             struct timespec ts;
-            timespec_at_mono_ns(&ts, until);
+            timespec_at_mono_ns(&ts, due);
             while (!b->stopping && b->flush_requested == b->flush_done &&
                    !atomic_load(&b->wake_pending)) {
                 if (pthread_cond_timedwait(&b->wake, &b->lock, &ts) == ETIMEDOUT) break;
@@ -197,12 +178,11 @@ static void *export_thread(void *arg)
         atomic_store(&b->wake_pending, false);
         pthread_mutex_unlock(&b->lock);
 
-        uint64_t now = tel_mono_ns();
-        bool all = stopping || flush_target != b->flush_done || now >= due;
-        size_t got = 0;
+        atomic_store_explicit(&b->looks, atomic_load_explicit(&b->looks, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        bool all = stopping || flush_target != b->flush_done || tel_mono_ns() >= due;
         for (;;) {
             size_t n = drain(b, held, batch - held);
-            got += n;
             held += n;
             if (held < batch)
                 break; /* nothing more queued */
@@ -210,8 +190,6 @@ static void *export_thread(void *arg)
             held = 0;
             due = tel_mono_ns() + delay_ns;
         }
-        poll_ns = got ? next_poll_ns(now - last_look, got, b->poll_target, delay_ns) : 0;
-        last_look = now;
         if (all) {
             if (held) {
                 export_batch(b, held);
@@ -391,6 +369,7 @@ void tel__batch_get_stats(tel__batch *b, tel__batch_stats *out)
     out->exported = atomic_load(&b->exported);
     out->export_failed = atomic_load(&b->export_failed);
     out->producer_wakes = atomic_load(&b->producer_wakes);
+    out->looks = atomic_load(&b->looks);
 }
 
 /* The lock and the two condition variables (waits use CLOCK_MONOTONIC deadlines). */
@@ -444,6 +423,7 @@ static void atfork_child(void)
         atomic_store(&b->exported, 0);
         atomic_store(&b->export_failed, 0);
         atomic_store(&b->producer_wakes, 0);
+        atomic_store(&b->looks, 0);
         atomic_store(&b->wake_pending, false);
         b->flush_requested = b->flush_done = 0;
         /* The thread is started on first use (tel__batch_restart), not here. */
@@ -481,7 +461,6 @@ int tel__batch_init(tel__batch *b, const tel__batch_cfg *cfg, size_t cell_size,
     b->stride = (cell_size + 63) & ~(size_t)63;
     b->wake_at = (uint32_t)(cap / 2 < b->cfg.max_export_batch_size ? cap / 2
                                                                    : b->cfg.max_export_batch_size);
-    b->poll_target = b->wake_at < TEL__BATCH_POLL_TARGET ? b->wake_at : TEL__BATCH_POLL_TARGET;
     b->cells = aligned_alloc(64, cap * b->stride);
     b->ring = aligned_alloc(64, (cap * sizeof *b->ring + 63) & ~(size_t)63);
     b->links = aligned_alloc(64, (cap * sizeof *b->links + 63) & ~(size_t)63);

@@ -16,11 +16,12 @@
  * The export thread looks at the queue only when there is a batch to take (a producer wakes it),
  * when the schedule delay is due, on a flush and at shutdown, as the OpenTelemetry batch
  * processor does. It used to come back on its own about every 128 records at the rate it had
- * seen, so that producers need not wake it: on a 2-CPU VM that tripled its looks (about 1,100 a
- * second instead of 430 at 100,000 requests a second with two spans each), each costing some
- * 20 us of the other CPU besides the records' own cost, and bench_http's req/s overhead was
- * 9.1-9.2% with it against 3.5-4.3% without (5 rounds each, same binary). A producer's wake, a
- * futex call once per wake_at records, costs far less.
+ * seen, so that producers need not wake it. On a 2-CPU VM at about 100,000 requests a second
+ * with two spans each, that made about 1,100 looks a second instead of 430, and a look there
+ * costs the other CPU about 20 us besides the records' own cost (fitted from the export
+ * thread's CPU time per look at two look rates). bench_http's req/s overhead was 9.1-9.2% with
+ * that polling and 3.1-3.7% without it (two runs each). A producer's wake costs far less: one
+ * futex call per wake_at records.
  *
  * A record that lives elsewhere until it is exported (a span's own record in its slot) is queued
  * by pointer instead (tel__batch_publish_ptr): no buffer, its entry marked TEL__BATCH_PTR and

@@ -86,6 +86,28 @@ void tel__batch_wake_full(tel__batch *b)
     pthread_cond_signal(&b->wake);
 }
 
+/* Asks for the first take_ahead_bytes of the record queued at pos, when it is published. */
+static inline void ask_ahead(tel__batch *b, size_t pos)
+{
+    size_t bytes = b->ops->take_ahead_bytes;
+    if (!bytes)
+        return;
+    /* Acquire: a published entry's pointer beside it is read as the producer wrote it. */
+    uint64_t v = atomic_load_explicit(&b->ring[pos & b->mask], memory_order_acquire);
+    if ((uint32_t)(v >> 32) != (uint32_t)(pos + 1))
+        return;
+    const char *r;
+    if ((uint32_t)v == TEL__BATCH_PTR) {
+        r = atomic_load_explicit(&b->ptrs[pos & b->mask], memory_order_relaxed);
+    } else {
+        r = (const char *)buffer(b, (uint32_t)v);
+        if (bytes > b->stride)
+            bytes = b->stride;
+    }
+    for (size_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch(r + o, 0, 3);
+}
+
 /* Takes up to max published records into the owner's batch slots first, first + 1, ... and
  * gives their buffers back to the pool; returns how many. Export thread only (or the
  * shutting-down thread once the export thread is gone). */
@@ -99,6 +121,8 @@ static size_t drain(tel__batch *b, size_t first, size_t max)
         if ((uint32_t)(v >> 32) != (uint32_t)(pos + 1))
             break; /* empty, or a producer has not published yet */
         uint32_t buf = (uint32_t)v;
+        if (n + TEL__BATCH_TAKE_AHEAD < max)
+            ask_ahead(b, pos + TEL__BATCH_TAKE_AHEAD);
         if (buf == TEL__BATCH_PTR) {
             b->ops->take_ptr(b->owner,
                              atomic_load_explicit(&b->ptrs[pos & b->mask], memory_order_relaxed),

@@ -69,6 +69,11 @@ typedef struct tel__batch_ops {
      * child). */
     void (*take_ptr)(void *owner, void *rec, size_t i);
     void (*release_ptr)(void *owner, void *rec);
+    /* Bytes at the start of a queued record (buffer or pointer) that the export thread asks
+     * for TEL__BATCH_TAKE_AHEAD records before taking it (0: none; capped at a buffer's size):
+     * the lines the producer wrote on its CPU then arrive while the records before are taken,
+     * not one record after another. */
+    size_t take_ahead_bytes;
     /* The exporter's force_flush (may be NULL) and shutdown (ends an in-flight export). */
     int (*exporter_flush)(void *owner, int64_t timeout_ms);
     void (*exporter_shutdown)(void *owner);
@@ -81,6 +86,9 @@ typedef struct tel__batch_ops {
  * stale entry holds an older lap's position, which differs from the current one modulo 2^32
  * because the queue is smaller than that. */
 typedef _Atomic uint64_t tel__batch_entry;
+
+/* How many records ahead of the one it takes the export thread asks for a record's lines. */
+#define TEL__BATCH_TAKE_AHEAD 2u
 
 /* The buffer number of an entry whose record is queued by pointer (in ptrs[] at its position). */
 #define TEL__BATCH_PTR UINT32_MAX

@@ -509,15 +509,38 @@ void tel_counter_add(tel_instrument *c, double value, const tel_attr *attrs, siz
         sum_exemplar_offer(c, s, vbits);
 }
 
-static inline void counter_add_int(tel_instrument *c, tel__series *s, int64_t value)
+/* x += v by x's only writer (a cell's owner thread): no atomic read-modify-write. */
+static inline void own_add(_Atomic uint64_t *x, uint64_t v)
+{
+    atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+
+static inline void own_add_double(_Atomic uint64_t *x, double v)
+{
+    atomic_store_explicit(x, tel__d2u(tel__u2d(atomic_load_explicit(x, memory_order_relaxed)) + v),
+                          memory_order_relaxed);
+}
+
+/* Adds value to the sum at x, c's integer or double (the series s's shared value with an atomic
+ * operation, or, when owned, a cell's by its only writer), and offers it as s's exemplar. */
+static inline void counter_add_int_at(tel_instrument *c, tel__series *s, _Atomic uint64_t *x,
+                                      bool owned, int64_t value)
 {
     uint64_t vbits;
     if (TEL_LIKELY(c->is_int)) {
-        atomic_fetch_add_explicit(&s->value, (uint64_t)value, memory_order_relaxed);
         vbits = (uint64_t)value;
+        if (owned)
+            own_add(x, vbits);
+        else
+            atomic_fetch_add_explicit(x, vbits, memory_order_relaxed);
     } else {
-        atomic_add_double(&s->value, (double)value);
-        vbits = tel__d2u((double)value);
+        double d = (double)value;
+        vbits = tel__d2u(d);
+        if (owned)
+            own_add_double(x, d);
+        else
+            atomic_add_double(x, d);
     }
     if (TEL_UNLIKELY(c->ex_mode))
         sum_exemplar_offer(c, s, vbits);
@@ -543,20 +566,7 @@ void tel_counter_add_int(tel_instrument *c, int64_t value, const tel_attr *attrs
     tel__series *s = tel__series_get(c, attrs, n);
     if (TEL_UNLIKELY(!s))
         return;
-    counter_add_int(c, s, value);
-}
-
-/* x += v by x's only writer (a cell's owner thread): no atomic read-modify-write. */
-static inline void own_add(_Atomic uint64_t *x, uint64_t v)
-{
-    atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + v,
-                          memory_order_relaxed);
-}
-
-static inline void own_add_double(_Atomic uint64_t *x, double v)
-{
-    atomic_store_explicit(x, tel__d2u(tel__u2d(atomic_load_explicit(x, memory_order_relaxed)) + v),
-                          memory_order_relaxed);
+    counter_add_int_at(c, s, &s->value, false, value);
 }
 
 void tel_counter_add_int_bound(tel_instrument *c, tel_bound_attrs *b, int64_t value)
@@ -565,20 +575,10 @@ void tel_counter_add_int_bound(tel_instrument *c, tel_bound_attrs *b, int64_t va
         return;
     tel__series *s = (tel__series *)b;
     tel__cell *cell = tel__cell_get(c, s);
-    if (TEL_UNLIKELY(!cell)) {
-        counter_add_int(c, s, value);
-        return;
-    }
-    uint64_t vbits;
-    if (TEL_LIKELY(c->is_int)) {
-        own_add(&cell->value, (uint64_t)value);
-        vbits = (uint64_t)value;
-    } else {
-        own_add_double(&cell->value, (double)value);
-        vbits = tel__d2u((double)value);
-    }
-    if (TEL_UNLIKELY(c->ex_mode))
-        sum_exemplar_offer(c, s, vbits);
+    if (TEL_LIKELY(cell != NULL))
+        counter_add_int_at(c, s, &cell->value, true, value);
+    else
+        counter_add_int_at(c, s, &s->value, false, value);
 }
 
 /* Counts value into s; returns its bucket, *prev the bucket's count before. */

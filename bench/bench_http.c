@@ -72,9 +72,10 @@
  * service thread's CPU and the export thread's (bench_line_rtt_ns): span records cross there,
  * and what that costs the service thread (the slots' lines taken back from the other CPU) is a
  * good part of the overhead. It depends on the hardware and, on a VM, on where its CPUs run
- * (300 to 600 ns from one run to the next where this was written; the overhead was about twice
+ * (200 to 600 ns from one run to the next where this was written; the overhead was about twice
  * as high as on the earlier machine where it was not yet printed): compare figures only between
- * runs with similar values.
+ * runs with similar values. http.server.machine.wake_us is what the service thread pays to wake
+ * the export thread asleep on its CPU (bench_wake_us), once per batch of 512 spans.
  *
  * Diagnostics (child runs only): BENCH_HTTP_STATIC=1 answers without SQLite,
  * BENCH_HTTP_NO_TRACES / BENCH_HTTP_NO_METRICS turn one signal off in the traced mode,
@@ -772,9 +773,14 @@ int main(int argc, char **argv)
                 pin_server, pin_wrk, pin_export);
         /* What a span record crossing from the service thread's CPU to the export thread's costs
          * depends on this: compare overheads only between machines that print similar values. */
-        if (pin_export != pin_server)
+        if (pin_export != pin_server) {
             bench_print("http.server.machine.line_rtt", bench_line_rtt_ns(pin_server, pin_export),
                         "ns");
+            /* And what the service thread pays each time it wakes the export thread (once per
+             * batch of spans). */
+            bench_print("http.server.machine.wake_us", bench_wake_us(pin_server, pin_export),
+                        "us");
+        }
     }
     else
         fprintf(stderr, "not pinned\n");

@@ -384,7 +384,10 @@ int main(void)
     bench_print("bsp.handoff.q3", q3, "ns/span");
     /* The hand-off is mostly cache lines crossing CPUs: this machine's price of one. */
     int cpus[2];
-    if (bench_two_cpus(cpus) == 2)
+    if (bench_two_cpus(cpus) == 2) {
         bench_print("machine.line_rtt", bench_line_rtt_ns(cpus[0], cpus[1]), "ns");
+        /* A producer wakes the export thread once per batch: this is what one wake costs it. */
+        bench_print("machine.wake_us", bench_wake_us(cpus[0], cpus[1]), "us");
+    }
     return 0;
 }

@@ -20,8 +20,11 @@
  * with two spans each, that made about 1,100 looks a second instead of 430, and a look there
  * costs the other CPU about 20 us besides the records' own cost (fitted from the export
  * thread's CPU time per look at two look rates). bench_http's req/s overhead was 9.1-9.2% with
- * that polling and 3.1-3.7% without it (two runs each). A producer's wake costs far less: one
- * futex call per wake_at records.
+ * that polling and 3.1-3.7% without it (two runs each); looks timed by the export thread for
+ * every 512 records (producers waking it only at 1,536) measured 8.3% again. A producer's wake
+ * is not free either: on that VM the waker spends 15-19 us in it (an interrupt to a halted
+ * virtual CPU; bench_http's machine.wake_us), so a producer wakes the thread at most once per
+ * batch (wake_pending, cleared only after a drain).
  *
  * A record that lives elsewhere until it is exported (a span's own record in its slot) is queued
  * by pointer instead (tel__batch_publish_ptr): no buffer, its entry marked TEL__BATCH_PTR and
@@ -126,6 +129,8 @@ typedef struct tel__batch {
      * took a buffer with an acquire therefore finds the entries freed with it free. */
     _Alignas(64) atomic_size_t dequeue_pos;
     _Alignas(64) atomic_uint_fast64_t dropped;
+    /* Set by the producer that wakes the export thread; cleared by the thread after the drain
+     * that follows (so that the records queued during it wake nobody). */
     atomic_bool wake_pending;
     atomic_uint_fast64_t last_warn_ns;
 

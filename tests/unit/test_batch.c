@@ -2,8 +2,10 @@
  * in order and in full batches, a producer the export thread keeps up with reuses a few buffers
  * instead of cycling through the whole queue (which streamed max_queue_size records through the
  * producer's cache), positions go on across 32 bits, and the export thread looks at the queue
- * about once per batch at a steady pace, not more often.
+ * about once per batch at a steady pace, not more often, and is woken once per batch by a fast
+ * producer.
  * ctest-labels: concurrency */
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -67,13 +69,19 @@ static const tel__batch_ops ops = {
     .exporter_shutdown = o_shutdown,
 };
 
-/* Starts b for owner o (emptied): queues of QUEUE, batches of BATCH, the schedule delay given,
- * a 1 s export timeout. */
-static void batch_start(tel__batch *b, owner *o, uint32_t delay_ms)
+/* Starts b for owner o (emptied): a queue of `queue` records, batches of BATCH, the schedule
+ * delay given, a 1 s export timeout. */
+static void batch_start_queue(tel__batch *b, owner *o, uint32_t delay_ms, uint32_t queue)
 {
     memset(o, 0, sizeof *o);
-    tel__batch_cfg cfg = {QUEUE, BATCH, delay_ms, 1000};
+    tel__batch_cfg cfg = {queue, BATCH, delay_ms, 1000};
     assert_int_equal(tel__batch_init(b, &cfg, sizeof(uint64_t), &ops, o, "record"), TEL_OK);
+}
+
+/* The same with a queue of QUEUE. */
+static void batch_start(tel__batch *b, owner *o, uint32_t delay_ms)
+{
+    batch_start_queue(b, o, delay_ms, QUEUE);
 }
 
 /* Queues the record v; returns the buffer it went in. */
@@ -263,6 +271,62 @@ static void test_steady_producer_one_look_per_batch(void **state)
     assert_true(tel__batch_destroy(&b));
 }
 
+/* A producer fast enough to queue records while the export thread drains a batch wakes it once
+ * per batch, not twice: the thread cleared its wake flag before the drain, and the first record
+ * queued during the drain (its position read against the old dequeue position, so the whole
+ * batch still seemed to wait) woke it again for a second look at a few records. One record per
+ * microsecond, 100 batches: about 100 wakes, 200 with the flag cleared early. The producer
+ * busy-waits between records, so the export thread gets a CPU of its own (started pinned to
+ * the second allowed CPU, the producer then pinned to the first); skipped with one CPU and
+ * under valgrind, which runs one thread at a time. */
+static void test_fast_producer_one_wake_per_batch(void **state)
+{
+    (void)state;
+    const char *pre = getenv("LD_PRELOAD");
+    cpu_set_t allowed, one;
+    int cpus[2], nc = 0;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+        for (int c = 0; c < CPU_SETSIZE && nc < 2; c++)
+            if (CPU_ISSET(c, &allowed))
+                cpus[nc++] = c;
+    if (nc < 2 || (pre && strstr(pre, "vgpreload")))
+        skip();
+    static owner o;
+    static tel__batch b;
+    CPU_ZERO(&one);
+    CPU_SET(cpus[1], &one);
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    /* The export thread inherits cpus[1]. A queue of 16,384: room for 15 ms of records beyond
+     * a batch, should another process (a parallel test) delay the thread's wake-up. */
+    batch_start_queue(&b, &o, 60000, 16384);
+    CPU_ZERO(&one);
+    CPU_SET(cpus[0], &one);
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    const uint64_t n = 100u * b.wake_at;
+    uint64_t t = tel_mono_ns();
+    for (uint64_t v = 0; v < n; v++) {
+        publish_value(&b, v);
+        t += 1000u;
+        while (tel_mono_ns() < t)
+            ;
+    }
+    /* The flush takes the rest (fewer than wake_at: no wake), a look of its own. */
+    assert_int_equal(tel__batch_force_flush(&b, 5000), TEL_OK);
+    assert_int_equal(tel__batch_shutdown(&b, 5000), TEL_OK);
+    tel__batch_stats st;
+    tel__batch_get_stats(&b, &st);
+    printf("%llu records, wake_at %u: %llu producer wakes, %llu looks\n", (unsigned long long)n,
+           b.wake_at, (unsigned long long)st.producer_wakes, (unsigned long long)st.looks);
+    assert_int_equal(o.records, n);
+    assert_int_equal(st.dropped, 0);
+    /* A wake a little early now and then (a stale dequeue position read just before the flag
+     * was cleared) is allowed for. */
+    assert_true(st.producer_wakes <= n / b.wake_at * 5 / 4 + 4);
+    assert_true(st.looks <= n / b.wake_at * 5 / 4 + 6);
+    assert_true(tel__batch_destroy(&b));
+    assert_int_equal(sched_setaffinity(0, sizeof allowed, &allowed), 0);
+}
+
 /* A schedule delay of 0 exports a record soon, and an idle export thread does not spin (it did,
  * on a whole CPU: with a deadline always past it never waited). */
 static void test_zero_delay_exports_without_spinning(void **state)
@@ -298,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_capacity_when_not_taken),
         cmocka_unit_test(test_positions_across_32_bits),
         cmocka_unit_test(test_steady_producer_one_look_per_batch),
+        cmocka_unit_test(test_fast_producer_one_wake_per_batch),
         cmocka_unit_test(test_zero_delay_exports_without_spinning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -166,8 +166,8 @@ static inline void *bench_wake_sleeper(void *arg)
  * that its CPU is idle; the median of 200. The export thread of a batch processor is woken so by
  * a producer once per batch. On a VM whose idle CPUs halt, the signal sends an interrupt to a
  * halted virtual CPU, which the hypervisor has to wake: 15-19 us on the 2-CPU VM where this was
- * written, against a microsecond or two on bare metal. -1 when a thread cannot start or pin. The
- * calling thread's affinity is restored. */
+ * written (not measured elsewhere). -1 when a thread cannot start or pin. The calling thread's
+ * affinity is restored. */
 static inline double bench_wake_us(int a, int b)
 {
     cpu_set_t old;

@@ -80,7 +80,12 @@
  * Diagnostics (child runs only): BENCH_HTTP_STATIC=1 answers without SQLite,
  * BENCH_HTTP_NO_TRACES / BENCH_HTTP_NO_METRICS turn one signal off in the traced mode,
  * BENCH_HTTP_NO_DB_TRACES the database's spans only, BENCH_HTTP_NO_PROC records spans but gives
- * them to no processor (nothing queued or exported). */
+ * them to no processor (nothing queued or exported). BENCH_HTTP_BASELINE=path/to/bench_http
+ * makes the paired and alternating measurements compare two builds: the "untraced" server is
+ * then that binary, traced (the rounds still compare this build's traced and untraced modes); a
+ * script that sets an environment variable and execs a bench_http compares two settings of one
+ * build. Any two server processes differ by up to about a percent in the alternating figure
+ * (where their memory lands): swap the roles before reading a difference that small. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -538,8 +543,11 @@ static int serve_pair_start(const char *self, serve_pair *sp)
         sp->pid[k] = -1;
         sp->out[k] = sp->in[k] = sp->port[k] = -1;
     }
+    /* Diagnostic: another build (traced) as the second server, for an A/B of two builds. */
+    const char *base = getenv("BENCH_HTTP_BASELINE");
     for (int k = 0; k < 2; k++) {
-        sp->pid[k] = child_spawn(self, k == 0, 0, 0, &sp->out[k], &sp->in[k]);
+        sp->pid[k] = child_spawn(k == 1 && base ? base : self, k == 0 || base, 0, 0, &sp->out[k],
+                                 &sp->in[k]);
         if (sp->pid[k] < 0)
             break;
         char line[64];

@@ -23,7 +23,7 @@
  * that polling and 3.1-3.7% without it (two runs each); looks timed by the export thread for
  * every 512 records (producers waking it only at 1,536) measured 8.3% again. A producer's wake
  * is not free either: on that VM the waker spends 15-19 us in it (an interrupt to a halted
- * virtual CPU; bench_http's machine.wake_us), so a producer wakes the thread at most once per
+ * virtual CPU; bench_http's machine.wake_us). A producer wakes the thread at most once per
  * batch (wake_pending, cleared only after a drain).
  *
  * A record that lives elsewhere until it is exported (a span's own record in its slot) is queued

@@ -218,13 +218,11 @@ static void *export_thread(void *arg)
          * while the drain ran wake the thread a second time: that producer's position still
          * counted the whole batch as waiting. At about 190,000 spans a second (bench_http) that
          * made two wakes and two looks per batch, the second for the few records queued
-         * meanwhile. What it saves is the export thread's second look; the service thread's
-         * cost did not measurably change (alternating runs of one binary with the old rule
-         * behind an environment switch: +2.13% and, roles swapped, -0.71%, inside the percent or
-         * so by which any pair of server processes differs), although one wake in isolation
-         * costs the waker 15-19 us on the 2-CPU VM where this was written (machine.wake_us). A
-         * record a producer queues from here on finds the flag clear; one queued during the
-         * drain is seen by the queue check before the thread waits (no lost wake-up). */
+         * meanwhile. What it saves is that second look; the service thread's cost did not
+         * measurably change (alternating A/B of one binary: +2.13%, roles swapped -0.71%,
+         * inside the percent by which any two server processes differ). A record a producer
+         * queues from here on finds the flag clear; one queued during the drain is seen by the
+         * queue check before the thread waits (no lost wake-up). */
         atomic_store(&b->wake_pending, false);
         if (all) {
             if (held) {

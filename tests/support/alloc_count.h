@@ -3,7 +3,7 @@
  * wrappers around glibc's __libc_* functions, and every malloc, calloc and realloc call adds one
  * to `allocs`. Plain builds only (ALLOC_COUNT 1): sanitizers bring their own allocator, so under
  * them ALLOC_COUNT is 0 and nothing is replaced. Valgrind replaces the allocator at run time:
- * alloc_count_under_valgrind() tells. */
+ * test_under_valgrind() (under_valgrind.h) tells. */
 #ifndef ALLOC_COUNT_H
 #define ALLOC_COUNT_H
 
@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "under_valgrind.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define ALLOC_COUNT 0
@@ -54,12 +56,6 @@ void free(void *p)
 }
 #endif
 
-/* Whether the program runs under valgrind, whose allocator the wrappers do not see. */
-static inline bool alloc_count_under_valgrind(void)
-{
-    const char *p = getenv("LD_PRELOAD");
-    return p && strstr(p, "vgpreload");
-}
 
 /* The number of threads of this process (from /proc/self/status), or -1. */
 static inline int test_thread_count(void)

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "batch_internal.h"
+#include "under_valgrind.h"
 
 #define QUEUE 2048
 #define BATCH 512
@@ -282,14 +283,13 @@ static void test_steady_producer_one_look_per_batch(void **state)
 static void test_fast_producer_one_wake_per_batch(void **state)
 {
     (void)state;
-    const char *pre = getenv("LD_PRELOAD");
     cpu_set_t allowed, one;
     int cpus[2], nc = 0;
     if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
         for (int c = 0; c < CPU_SETSIZE && nc < 2; c++)
             if (CPU_ISSET(c, &allowed))
                 cpus[nc++] = c;
-    if (nc < 2 || (pre && strstr(pre, "vgpreload")))
+    if (nc < 2 || test_under_valgrind())
         skip();
     static owner o;
     static tel__batch b;

@@ -41,7 +41,7 @@ static void test_recording_allocates_nothing(void **state)
 #if !ALLOC_COUNT
     skip();
 #else
-    if (alloc_count_under_valgrind()) skip();
+    if (test_under_valgrind()) skip();
     tel_attr svc = TEL_ATTR_STR("service.name", "alloc-test");
     tel_resource *res = tel_resource_create(&svc, 1);
     for (int f = 0; f < 2; f++) {
@@ -124,7 +124,7 @@ static void test_disabled_provider_allocates_nothing(void **state)
     }
     tel_meter_provider_destroy(p);
 #if ALLOC_COUNT
-    if (!alloc_count_under_valgrind()) assert_int_equal(atomic_load(&allocs) - before, 0);
+    if (!test_under_valgrind()) assert_int_equal(atomic_load(&allocs) - before, 0);
 #endif
     assert_int_equal(ne.destroyed, 1);
     assert_int_equal(test_thread_count(), threads);

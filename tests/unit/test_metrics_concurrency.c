@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "metrics_test_util.h"
+#include "under_valgrind.h"
 #include "telemetry/clock.h"
 
 #define THREADS 2
@@ -35,8 +36,7 @@
 
 static long total_points(void)
 {
-    const char *pre = getenv("LD_PRELOAD");
-    if (pre && strstr(pre, "vgpreload"))
+    if (test_under_valgrind())
         return 200000;
     if (TEL_TSAN)
         return 1000000;

@@ -40,7 +40,7 @@ static void test_sampled_span_allocates_nothing(void **state)
 #if !ALLOC_COUNT
     skip();
 #else
-    if (alloc_count_under_valgrind()) skip();
+    if (test_under_valgrind()) skip();
     static nullexp ne = {{n_export, NULL, n_shutdown, n_destroy}};
     tel_tracer_provider_config cfg = {0};
     tel_attr svc = TEL_ATTR_STR("service.name", "alloc-test");
@@ -113,7 +113,7 @@ static void test_disabled_sdk_allocates_nothing_and_starts_no_thread(void **stat
     assert_false(tel_span_context_is_valid(&ctx.sc));
     tel_shutdown();
 #if ALLOC_COUNT
-    if (!alloc_count_under_valgrind()) assert_int_equal(atomic_load(&allocs) - before, 0);
+    if (!test_under_valgrind()) assert_int_equal(atomic_load(&allocs) - before, 0);
 #endif
     assert_int_equal(test_thread_count(), threads);
     unsetenv("OTEL_SDK_DISABLED");

@@ -97,6 +97,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -283,6 +284,61 @@ static double cpu_seconds(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* ---- The database's directory ----
+ * Each child keeps its SQLite files (the database, its -wal and -shm) in a directory of its own,
+ * /tmp/bench_http.<pid>, removed when it ends. A child killed before that (SIGKILL, a crash)
+ * leaves it behind: every child first removes the directories of processes that no longer
+ * exist. */
+
+#define DB_DIR_PREFIX "bench_http."
+static char db_dir[64];
+
+/* Removes dir and the database files in it (errors ignored: another child may be at it too). */
+static void db_dir_remove(const char *dir)
+{
+    static const char *const names[] = {"db", "db-wal", "db-shm", "db-journal"};
+    char f[128];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(f, sizeof f, "%s/%s", dir, names[i]);
+        unlink(f);
+    }
+    rmdir(dir);
+}
+
+/* Removes the directories left by children that no longer run. */
+static void db_dir_sweep(void)
+{
+    DIR *d = opendir("/tmp");
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, DB_DIR_PREFIX, sizeof DB_DIR_PREFIX - 1) != 0)
+            continue;
+        const char *num = e->d_name + sizeof DB_DIR_PREFIX - 1;
+        char *end;
+        errno = 0;
+        long pid = strtol(num, &end, 10);
+        if (end == num || *end || errno || pid <= 0 || pid > INT32_MAX)
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* still running (or not ours to ask about) */
+        char dir[64 + sizeof e->d_name];
+        snprintf(dir, sizeof dir, "/tmp/%s", e->d_name);
+        db_dir_remove(dir);
+    }
+    closedir(d);
+}
+
+/* Sweeps, then creates this child's directory (db_dir). */
+static int db_dir_make(void)
+{
+    db_dir_sweep();
+    snprintf(db_dir, sizeof db_dir, "/tmp/" DB_DIR_PREFIX "%ld", (long)getpid());
+    db_dir_remove(db_dir); /* a leftover of an earlier process with this pid */
+    return mkdir(db_dir, 0700);
+}
+
 /* Child: serve and measure one configuration, the service thread on server_cpu, wrk on
  * wrk_cpu, the SDK's threads on export_cpu (-1: not pinned); prints
  * "rps <value> cpu_us <value> util <value>" (util: the process's CPU seconds per second). */
@@ -324,12 +380,12 @@ static int child(int conns, int seconds, int server_cpu, int wrk_cpu, int export
         mp = tel_meter_provider_create(&mc);
     }
 
-    char path[] = "/tmp/bench_http_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
+    if (db_dir_make() != 0) {
+        fprintf(stderr, "bench_http: cannot create %s: %s\n", db_dir, strerror(errno));
         return 1;
-    close(fd);
-    unlink(path);
+    }
+    char path[sizeof db_dir + 8];
+    snprintf(path, sizeof path, "%s/db", db_dir);
     core_db_options o = {.migrations = schema,
                          .n_migrations = 1,
                          .tracer = getenv("BENCH_HTTP_NO_DB_TRACES") ? NULL : tracer,
@@ -391,12 +447,7 @@ static int child(int conns, int seconds, int server_cpu, int wrk_cpu, int export
     }
     core_http_server_destroy(srv);
     core_db_close(db);
-    unlink(path);
-    char wal[64];
-    snprintf(wal, sizeof wal, "%s-wal", path);
-    unlink(wal);
-    snprintf(wal, sizeof wal, "%s-shm", path);
-    unlink(wal);
+    db_dir_remove(db_dir);
     tel_meter_provider_destroy(mp);
     if (tp)
         tel_tracer_provider_destroy(tp);

@@ -286,23 +286,30 @@ static double cpu_seconds(void)
 
 /* ---- The database's directory ----
  * Each child keeps its SQLite files (the database, its -wal and -shm) in a directory of its own,
- * /tmp/bench_http.<pid>, removed when it ends. A child killed before that (SIGKILL, a crash)
- * leaves it behind: every child first removes the directories of processes that no longer
- * exist. */
+ * /tmp/bench_http.<pid>.XXXXXX (mkdtemp: not guessable, mode 0700), removed when it ends. A
+ * child killed before that (SIGKILL, a crash) leaves it behind: every child first removes the
+ * directories of processes that no longer exist. Only real directories of this user are
+ * touched, through a descriptor (no symbolic link is followed), and only the files a database
+ * makes in them. */
 
 #define DB_DIR_PREFIX "bench_http."
 static char db_dir[64];
 
-/* Removes dir and the database files in it (errors ignored: another child may be at it too). */
-static void db_dir_remove(const char *dir)
+/* Removes the directory name of parent (a descriptor) and the database files in it, when it is
+ * a directory owned by this user. Errors are ignored: another child may be at it too. */
+static void db_dir_remove_at(int parent, const char *name)
 {
-    static const char *const names[] = {"db", "db-wal", "db-shm", "db-journal"};
-    char f[128];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(f, sizeof f, "%s/%s", dir, names[i]);
-        unlink(f);
+    static const char *const files[] = {"db", "db-wal", "db-shm", "db-journal"};
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_uid == geteuid()) {
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+            unlinkat(fd, files[i], 0);
+        unlinkat(parent, name, AT_REMOVEDIR);
     }
-    rmdir(dir);
+    close(fd);
 }
 
 /* Removes the directories left by children that no longer run. */
@@ -319,13 +326,12 @@ static void db_dir_sweep(void)
         char *end;
         errno = 0;
         long pid = strtol(num, &end, 10);
-        if (end == num || *end || errno || pid <= 0 || pid > INT32_MAX)
+        if (end == num || *end != '.' || strlen(end) != 7 || errno || pid <= 0 ||
+            pid > INT32_MAX)
             continue;
         if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
             continue; /* still running (or not ours to ask about) */
-        char dir[64 + sizeof e->d_name];
-        snprintf(dir, sizeof dir, "/tmp/%s", e->d_name);
-        db_dir_remove(dir);
+        db_dir_remove_at(dirfd(d), e->d_name);
     }
     closedir(d);
 }
@@ -334,9 +340,14 @@ static void db_dir_sweep(void)
 static int db_dir_make(void)
 {
     db_dir_sweep();
-    snprintf(db_dir, sizeof db_dir, "/tmp/" DB_DIR_PREFIX "%ld", (long)getpid());
-    db_dir_remove(db_dir); /* a leftover of an earlier process with this pid */
-    return mkdir(db_dir, 0700);
+    snprintf(db_dir, sizeof db_dir, "/tmp/" DB_DIR_PREFIX "%ld.XXXXXX", (long)getpid());
+    return mkdtemp(db_dir) ? 0 : -1;
+}
+
+/* Removes this child's directory. */
+static void db_dir_remove(void)
+{
+    db_dir_remove_at(AT_FDCWD, db_dir);
 }
 
 /* Child: serve and measure one configuration, the service thread on server_cpu, wrk on
@@ -447,7 +458,7 @@ static int child(int conns, int seconds, int server_cpu, int wrk_cpu, int export
     }
     core_http_server_destroy(srv);
     core_db_close(db);
-    db_dir_remove(db_dir);
+    db_dir_remove();
     tel_meter_provider_destroy(mp);
     if (tp)
         tel_tracer_provider_destroy(tp);

@@ -34,19 +34,7 @@ import sys
 import tempfile
 import time
 
-
-def fail(msg):
-    print("http_instructions: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def served(proc):
-    proc.stdin.write("\n")
-    proc.stdin.flush()
-    line = proc.stdout.readline().split()
-    if len(line) != 2 or line[0] != "served":
-        fail("unexpected answer from the server: %r" % line)
-    return int(line[1])
+from bench_server import fail, print_diff, require, served, start
 
 
 def wrk(port, seconds):
@@ -101,18 +89,10 @@ def parse(path):
 
 
 def measure(binary, traced, seconds, workdir):
-    env = dict(os.environ)
-    env["OTEL_SDK_DISABLED"] = "false" if traced else "true"
     out = os.path.join(workdir, "cg-%s" % ("traced" if traced else "untraced"))
-    proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--dump-instr=yes",
-         "--callgrind-out-file=" + out + ".%p", binary, "--child", "0", "1", "-1", "-1", "-1"],
-        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        text=True)
-    first = proc.stdout.readline().split()
-    if len(first) != 2 or first[0] != "port":
-        fail("the server did not start under valgrind")
-    port = int(first[1])
+    proc, port = start(binary, traced, (-1, -1, -1),
+                       ("valgrind", "--tool=callgrind", "--separate-threads=yes",
+                        "--dump-instr=yes", "--callgrind-out-file=" + out + ".%p"))
     wrk(port, 2)  # warm-up: caches, prepared statements, bound metric series
     n0 = served(proc)
     subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
@@ -143,11 +123,7 @@ def measure(binary, traced, seconds, workdir):
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "build-bench/bench/bench_http"
     seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 4
-    for tool in ("valgrind", "callgrind_control", "wrk"):
-        if not shutil.which(tool):
-            fail("%s is not installed" % tool)
-    if not os.access(binary, os.X_OK):
-        fail("no %s (make -f Makefile.dev bench builds it)" % binary)
+    require(binary, ("valgrind", "callgrind_control", "wrk"))
     workdir = tempfile.mkdtemp(prefix="http_instr_")
     try:
         u = measure(binary, False, seconds, workdir)
@@ -162,16 +138,7 @@ def main():
     print("http.server.code_lines_per_req.traced %d lines" % t["lines"])
     print("# %d and %d requests counted; own instructions per request, traced - untraced:"
           % (u["n"], t["n"]), file=sys.stderr)
-    rows = []
-    for k in set(u["fn"]) | set(t["fn"]):
-        a = u["fn"].get(k, 0) / u["n"]
-        b = t["fn"].get(k, 0) / t["n"]
-        rows.append((b - a, a, b, k))
-    rows.sort(key=lambda r: abs(r[0]), reverse=True)
-    for d, a, b, k in rows[:25]:
-        if abs(d) >= 5:
-            print("#  %+7.0f  %7.0f -> %7.0f  %s" % (d, a, b, k), file=sys.stderr)
-
+    print_diff(u["fn"], t["fn"], u["n"], t["n"], 5, 0)
 
 if __name__ == "__main__":
     main()

@@ -37,21 +37,9 @@ import sys
 import tempfile
 import time
 
+from bench_server import fail, print_diff, require, served, start
+
 FREQ = 20000
-
-
-def fail(msg):
-    print("http_profile: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def served(proc):
-    proc.stdin.write("\n")
-    proc.stdin.flush()
-    line = proc.stdout.readline().split()
-    if len(line) != 2 or line[0] != "served":
-        fail("unexpected answer from the server: %r" % line)
-    return int(line[1])
 
 
 def report(path, sort, dso=None):
@@ -77,16 +65,9 @@ def report(path, sort, dso=None):
 
 
 def run(binary, traced, seconds, server_cpu, load_cpu, workdir, tag):
-    env = dict(os.environ)
-    env["OTEL_SDK_DISABLED"] = "false" if traced else "true"
-    proc = subprocess.Popen(
-        [binary, "--child", "0", "1", str(server_cpu), str(load_cpu), str(load_cpu)], env=env,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc, port = start(binary, traced, (server_cpu, load_cpu, load_cpu))
     try:
-        first = proc.stdout.readline().split()
-        if len(first) != 2 or first[0] != "port":
-            fail("the server did not start")
-        url = "http://127.0.0.1:%s/v1/servers/42" % first[1]
+        url = "http://127.0.0.1:%d/v1/servers/42" % port
         wrk = ["taskset", "-c", str(load_cpu), "wrk", "-t1", "-c20"]
         subprocess.run(wrk + ["-d2s", url], capture_output=True, check=True)  # warm-up
         load = subprocess.Popen(wrk + ["-d%ds" % (seconds + 2), url], stdout=subprocess.DEVNULL,
@@ -111,11 +92,7 @@ def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "build-bench/bench/bench_http"
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
     seconds = int(sys.argv[3]) if len(sys.argv) > 3 else 4
-    for tool in ("perf", "wrk", "taskset"):
-        if not shutil.which(tool):
-            fail("%s is not installed" % tool)
-    if not os.access(binary, os.X_OK):
-        fail("no %s (make -f Makefile.dev bench builds it)" % binary)
+    require(binary, ("perf", "wrk", "taskset"))
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         fail("needs two CPUs")
@@ -160,16 +137,10 @@ def main():
     sys.stdout.flush()
     print("# %d and %d requests sampled; time per request in %s, traced - untraced (ns):"
           % (reqs[True], reqs[False], os.path.basename(binary)), file=sys.stderr)
-    rows = []
-    for k in set(syms[True]) | set(syms[False]):
-        a = per_req(syms, False, k)
-        b = per_req(syms, True, k)
-        rows.append((b - a, a, b, k))
-    rows.sort(key=lambda x: abs(x[0]), reverse=True)
-    for d, a, b, k in rows[:25]:
-        if abs(d) >= 2:
-            print("#  %+7.1f  %7.1f -> %7.1f  %s" % (d, a, b, k), file=sys.stderr)
-
+    # Samples to ns: each sample stands for 1e9 / FREQ ns.
+    print_diff({k: v * ns_per_sample for k, v in syms[False].items()},
+               {k: v * ns_per_sample for k, v in syms[True].items()}, reqs[False], reqs[True],
+               2, 1)
 
 if __name__ == "__main__":
     main()

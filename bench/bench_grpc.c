@@ -1,20 +1,26 @@
 /* gRPC benchmark: our server and client (core/grpc_server, core/grpc_client) in one process on
  * loopback, unary Echo calls from CLIENT_THREADS threads over one channel for a bounded time.
  *
- *   grpc.unary.rps.traced     every call sampled: a CLIENT and a SERVER span, context in the
- *                             metadata, rpc.{client,server}.duration recorded; spans go through
- *                             the batch processor to an exporter that discards them
- *   grpc.unary.rps.untraced   the same binary re-run as a child with OTEL_SDK_DISABLED=true
- *   grpc.unary.overhead_pct   (untraced - traced) / untraced
- *   grpc.unary.cpu_per_call.* process CPU time (client + server) per call, and its overhead:
- *                             steadier than throughput on a loaded machine
+ *   grpc.unary.rps.traced       every call sampled: a CLIENT and a SERVER span, context in the
+ *                               metadata, rpc.{client,server}.duration recorded; spans go through
+ *                               the batch processor to an exporter that discards them
+ *   grpc.unary.rps.untraced     the same binary with OTEL_SDK_DISABLED=true
+ *   grpc.unary.overhead_pct     median over the rounds of (untraced - traced) / untraced
+ *   grpc.unary.cpu_per_call.*   process CPU time (client + server) per call, and its overhead
+ *   grpc.unary.cpu_overhead_pct (the median of the per-round differences): steadier than
+ *                               throughput on a loaded machine
  *
- * Each mode runs ROUNDS times (alternating) and keeps its best round. BENCH_GRPC_SECONDS
- * overrides the length of a round (default 3). For profiling, "--traced-round" runs one traced
- * round and "--untraced-round" (with OTEL_SDK_DISABLED=true) one untraced round, each printing
- * "<req/s> <cpu us per call>". BENCH_GRPC_CLIENTS (1..CLIENT_THREADS, default CLIENT_THREADS)
- * sets the number of client threads: 1 makes instruction counts under callgrind repeatable
- * (a strict ping-pong, so the gRPC core polls the same way on every call). */
+ * Every measurement is a fresh child process (server, channel and SDK set up anew, 0.5 s of
+ * warm-up, then BENCH_GRPC_SECONDS of load, default 3). The modes alternate over
+ * BENCH_GRPC_ROUNDS rounds (default 7; traced first in odd rounds, untraced first in even ones);
+ * the rps and CPU figures are medians over the rounds and the overheads the medians of the
+ * per-round paired differences, so that the machine's drift from one minute to the next (several
+ * percent on a small shared VM) cancels out. Every run is printed on stderr. For profiling,
+ * "--traced-round" runs one traced round and "--untraced-round" one untraced round (with
+ * OTEL_SDK_DISABLED=true), each printing "<req/s> <cpu us per call>". BENCH_GRPC_CLIENTS
+ * (1..CLIENT_THREADS, default CLIENT_THREADS) sets the number of client threads: 1 makes
+ * instruction counts under callgrind repeatable (a strict ping-pong, so the gRPC core polls the
+ * same way on every call). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -32,7 +38,7 @@
 #include "telemetry/trace.h"
 
 #define CLIENT_THREADS 4
-#define ROUNDS 2
+#define MAX_ROUNDS 64
 #define UNARY "/bmcfleet.test.Echo/Unary"
 
 static void echo(core_grpc_call *call, const tel_context *ctx, const ProtobufCMessage *m, void *ud)
@@ -142,52 +148,67 @@ static double run_round(tel_tracer *tracer, tel_meter_provider *meters, double s
     return (double)(c1 - c0) / ((double)(t1 - t0) / 1e9);
 }
 
-static double seconds_per_round(void)
+static double env_double(const char *name, double def, double min)
 {
-    const char *s = getenv("BENCH_GRPC_SECONDS");
-    double v = s ? atof(s) : 3.0;
-    return v > 0.2 ? v : 3.0;
+    const char *s = getenv(name);
+    double v = s ? atof(s) : def;
+    return v >= min ? v : def;
 }
 
-/* The untraced figures, from a child process with the SDK disabled. */
-static double untraced_child(const char *self, double *cpu_us)
+/* One round in a fresh child process: traced (the SDK set up as in a service: every call
+ * sampled, spans through the batch processor) or untraced (OTEL_SDK_DISABLED=true). Returns its
+ * req/s (0 on failure); *cpu_us gets its CPU time per call. */
+static double round_child(const char *self, bool traced, double *cpu_us)
 {
     int fd[2];
+    *cpu_us = 0;
     if (pipe(fd) != 0) return 0;
     pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return 0;
+    }
     if (pid == 0) {
         dup2(fd[1], 1);
         close(fd[0]);
         close(fd[1]);
-        setenv("OTEL_SDK_DISABLED", "true", 1);
-        execl(self, self, "--untraced-round", (char *)NULL);
+        setenv("OTEL_SDK_DISABLED", traced ? "false" : "true", 1);
+        execl(self, self, traced ? "--traced-round" : "--untraced-round", (char *)NULL);
         _exit(127);
     }
     close(fd[1]);
-    char buf[64] = "";
-    ssize_t n = read(fd[0], buf, sizeof buf - 1);
+    char buf[128] = "";
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof buf - 1 && (n = read(fd[0], buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)n;
     close(fd[0]);
-    waitpid(pid, NULL, 0);
-    if (n > 0) buf[n] = '\0';
+    int status = 0;
+    waitpid(pid, &status, 0);
+    buf[got] = '\0';
     double rps = 0;
-    *cpu_us = 0;
-    if (sscanf(buf, "%lf %lf", &rps, cpu_us) < 1) rps = 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || sscanf(buf, "%lf %lf", &rps, cpu_us) != 2)
+        return 0;
     return rps;
 }
 
-int main(int argc, char **argv)
+/* --untraced-round: the SDK disabled by the environment, as a service would run with
+ * OTEL_SDK_DISABLED=true (tel_init leaves every tracer a no-op and makes no meters). */
+static int untraced_round(double secs)
 {
-    double secs = seconds_per_round();
-    if (argc > 1 && strcmp(argv[1], "--untraced-round") == 0) {
-        /* OTEL_SDK_DISABLED=true: tel_init leaves every tracer a no-op */
-        tel_init("bench-grpc", "0");
-        double cpu;
-        double rps = run_round(tel_global_tracer("bench", NULL), NULL, secs, &cpu);
-        printf("%.1f %.3f\n", rps, cpu);
-        tel_shutdown();
-        return 0;
-    }
-    bool traced_only = argc > 1 && strcmp(argv[1], "--traced-round") == 0; /* for profiling */
+    tel_init("bench-grpc", "0");
+    double cpu;
+    double rps = run_round(tel_global_tracer("bench", NULL), NULL, secs, &cpu);
+    printf("%.1f %.3f\n", rps, cpu);
+    tel_shutdown();
+    return 0;
+}
+
+/* --traced-round: every call sampled (always_on), spans through the batch processor to an
+ * exporter that discards them, the duration histograms on a meter provider. */
+static int traced_round(double secs)
+{
     tel_tracer_provider_config pc = {0};
     pc.has_sampler = true;
     tel_sampler_init(&pc.sampler, TEL_SAMPLER_ALWAYS_ON, 1.0);
@@ -199,40 +220,66 @@ int main(int argc, char **argv)
     tel_meter_provider_config mc = {.resource = tel_tracer_provider_resource(p)};
     tel_meter_provider *meters = tel_meter_provider_create(&mc);
     tel_tracer *tracer = tel_tracer_get(p, "bench", NULL);
-
-    double traced = 0, untraced = 0, cpu_t = 1e9, cpu_u = 1e9;
-    for (int r = 0; r < ROUNDS; r++) {
-        double ct, cu;
-        double t = run_round(tracer, meters, secs, &ct);
-        if (t > traced) traced = t;
-        if (ct > 0 && ct < cpu_t) cpu_t = ct;
-        if (traced_only) {
-            printf("%.1f %.3f\n", t, ct);
-            break;
-        }
-        double u = untraced_child(argv[0], &cu);
-        if (u > untraced) untraced = u;
-        if (cu > 0 && cu < cpu_u) cpu_u = cu;
-    }
-    if (traced_only) {
-        tel_meter_provider_destroy(meters);
-        tel_tracer_provider_destroy(p);
-        return 0;
-    }
+    double cpu;
+    double rps = run_round(tracer, meters, secs, &cpu);
     tel_bsp_stats st;
     tel_bsp_get_stats(bsp, &st);
     if (st.dropped_queue_full)
         fprintf(stderr, "bench_grpc: the batch processor dropped %llu of %llu spans\n",
                 (unsigned long long)st.dropped_queue_full, (unsigned long long)st.ended);
+    printf("%.1f %.3f\n", rps, cpu);
     tel_meter_provider_destroy(meters);
     tel_tracer_provider_destroy(p);
-    bench_print("grpc.unary.rps.traced", traced, "req/s");
-    bench_print("grpc.unary.rps.untraced", untraced, "req/s");
-    bench_print("grpc.unary.overhead_pct",
-                untraced > 0 ? (untraced - traced) / untraced * 100.0 : 0.0, "pct");
-    bench_print("grpc.unary.cpu_per_call.traced", cpu_t, "us");
-    bench_print("grpc.unary.cpu_per_call.untraced", cpu_u, "us");
-    bench_print("grpc.unary.cpu_overhead_pct", cpu_u > 0 ? (cpu_t - cpu_u) / cpu_u * 100.0 : 0.0,
-                "pct");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    double secs = env_double("BENCH_GRPC_SECONDS", 3.0, 0.2);
+    if (argc > 1 && strcmp(argv[1], "--untraced-round") == 0)
+        return untraced_round(secs);
+    if (argc > 1 && strcmp(argv[1], "--traced-round") == 0)
+        return traced_round(secs);
+    int rounds = (int)env_double("BENCH_GRPC_ROUNDS", 7, 1);
+    if (rounds > MAX_ROUNDS)
+        rounds = MAX_ROUNDS;
+    double rps_t[MAX_ROUNDS], rps_u[MAX_ROUNDS], cpu_t[MAX_ROUNDS], cpu_u[MAX_ROUNDS];
+    double d_rps[MAX_ROUNDS], d_cpu[MAX_ROUNDS];
+    for (int r = 0; r < rounds; r++) {
+        /* traced first in even rounds, untraced first in odd ones: a drift of the machine's
+         * speed within a round favours neither mode */
+        for (int k = 0; k < 2; k++) {
+            bool traced = (k == 0) == (r % 2 == 0);
+            double cpu;
+            double rps = round_child(argv[0], traced, &cpu);
+            if (rps <= 0 || cpu <= 0) {
+                fprintf(stderr, "bench_grpc: the %s round failed\n",
+                        traced ? "traced" : "untraced");
+                return 1;
+            }
+            fprintf(stderr, "round %d, %-8s %9.0f req/s, %7.2f us CPU/call\n", r + 1,
+                    traced ? "traced" : "untraced", rps, cpu);
+            if (traced) {
+                rps_t[r] = rps;
+                cpu_t[r] = cpu;
+            } else {
+                rps_u[r] = rps;
+                cpu_u[r] = cpu;
+            }
+        }
+        d_rps[r] = (rps_u[r] - rps_t[r]) / rps_u[r] * 100.0;
+        d_cpu[r] = (cpu_t[r] - cpu_u[r]) / cpu_u[r] * 100.0;
+    }
+    double overhead = bench_median(d_rps, rounds), cpu_overhead = bench_median(d_cpu, rounds);
+    fprintf(stderr, "req/s overhead per round (sorted):");
+    for (int r = 0; r < rounds; r++)
+        fprintf(stderr, " %.2f", d_rps[r]);
+    fprintf(stderr, "\n");
+    bench_print("grpc.unary.rps.traced", bench_median(rps_t, rounds), "req/s");
+    bench_print("grpc.unary.rps.untraced", bench_median(rps_u, rounds), "req/s");
+    bench_print("grpc.unary.overhead_pct", overhead, "pct");
+    bench_print("grpc.unary.cpu_per_call.traced", bench_median(cpu_t, rounds), "us");
+    bench_print("grpc.unary.cpu_per_call.untraced", bench_median(cpu_u, rounds), "us");
+    bench_print("grpc.unary.cpu_overhead_pct", cpu_overhead, "pct");
     return 0;
 }

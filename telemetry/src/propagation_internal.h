@@ -6,6 +6,9 @@
 #include "telemetry/propagation.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* Header lines of one name that extraction looks at (more are treated as malformed). */
 #define TEL__MAX_HEADER_LINES 64
@@ -34,22 +37,48 @@ static inline const char *tel__trim_ows(const char *s, size_t *len)
     return s;
 }
 
+#if defined(__SSE2__)
+/* Sixteen lowercase hex digits to eight bytes with SSE2 (every x86-64); false on any other
+ * character. Each digit becomes its nibble ('0'-'9' less '0', 'a'-'f' less 'a' plus 10, an
+ * unsigned range check each), then the pairs are joined high nibble first and packed. About a
+ * tenth of the scalar loop's instructions (a traceparent's ids took some 500 per parse). */
+static inline bool tel__hex_decode8(const unsigned char *h, uint8_t *out)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)h);
+    __m128i d = _mm_sub_epi8(v, _mm_set1_epi8('0'));
+    __m128i l = _mm_sub_epi8(v, _mm_set1_epi8('a'));
+    __m128i is_d = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+    __m128i is_l = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(5)), l);
+    if (_mm_movemask_epi8(_mm_or_si128(is_d, is_l)) != 0xffff)
+        return false;
+    __m128i nib = _mm_or_si128(_mm_and_si128(is_d, d),
+                               _mm_and_si128(is_l, _mm_add_epi8(l, _mm_set1_epi8(10))));
+    /* little-endian lanes: a pair's first digit (the high nibble) is the lane's low byte */
+    __m128i hi = _mm_slli_epi16(_mm_and_si128(nib, _mm_set1_epi16(0x00ff)), 4);
+    __m128i b = _mm_or_si128(hi, _mm_srli_epi16(nib, 8));
+    _mm_storel_epi64((__m128i *)(void *)out, _mm_packus_epi16(b, b));
+    return true;
+}
+#endif
+
 /* Decodes 2n lowercase hex digits into n bytes. Returns false on any other character. */
 static inline bool tel__hex_decode_lc(const char *hex, size_t n, uint8_t *out)
 {
     const unsigned char *h = (const unsigned char *)hex;
+    size_t i = 0;
+#if defined(__SSE2__)
+    for (; i + 8 <= n; i += 8)
+        if (!tel__hex_decode8(h + 2 * i, out + i))
+            return false;
+#endif
     uint8_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (; i < n; i++) {
         uint8_t hi = tel__hexval[h[2 * i]], lo = tel__hexval[h[2 * i + 1]];
         bad |= hi | lo;
         out[i] = (uint8_t)((hi << 4) | (lo & 0x0f));
     }
     return (bad & 0xc0) == 0;
 }
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 /* Four bytes to eight lowercase hex digits, in one 64-bit register (the portable path): each
  * byte spread to a 16-bit lane, its nibbles split into the lane's two bytes (high nibble first

@@ -207,6 +207,40 @@ static void test_format(void **state)
     }
 }
 
+/* Every byte value at every digit of the two ids: accepted exactly when it is a lowercase hex
+ * digit, and then decoded to its value in the right nibble (the digits are decoded sixteen at a
+ * time on x86-64: each lane and each pair order is exercised). */
+static void test_every_digit_byte(void **state)
+{
+    (void)state;
+    static const char hex[] = "0123456789abcdef";
+    char s[TEL_TRACEPARENT_LEN + 1];
+    for (int pos = 0; pos < 48; pos++) {
+        int at = pos < 32 ? 3 + pos : 36 + (pos - 32);
+        for (int c = 0; c < 256; c++) {
+            memcpy(s, VALID, sizeof s);
+            s[at] = (char)c;
+            tel_span_context sc;
+            int rc = tel_traceparent_parse(s, TEL_TRACEPARENT_LEN, &sc);
+            const char *digit = c ? strchr(hex, c) : NULL;
+            if (!digit) {
+                assert_int_equal(rc, TEL_EINVAL);
+                continue;
+            }
+            assert_int_equal(rc, TEL_OK);
+            /* the reference: each byte of the id from its two digits */
+            const uint8_t *id = pos < 32 ? sc.trace_id : sc.span_id;
+            const char *digits = pos < 32 ? s + 3 : s + 36;
+            int n = pos < 32 ? 16 : 8;
+            for (int i = 0; i < n; i++) {
+                int hi = (int)(strchr(hex, digits[2 * i]) - hex);
+                int lo = (int)(strchr(hex, digits[2 * i + 1]) - hex);
+                assert_int_equal(id[i], hi << 4 | lo);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_versions),  cmocka_unit_test(test_trace_id),
         cmocka_unit_test(test_parent_id), cmocka_unit_test(test_flags),
         cmocka_unit_test(test_structure), cmocka_unit_test(test_format),
+        cmocka_unit_test(test_every_digit_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1008,8 +1008,8 @@ void core_grpc_stream_destroy(core_grpc_stream *s)
     gpr_free((void *)s->error_string);
     grpc_metadata_array_destroy(&s->init_md);
     grpc_metadata_array_destroy(&s->trailing);
-    core_grpc_meta_writer_cleanup(&s->w);
     grpc_call_unref(s->call);
+    core_grpc_meta_writer_cleanup(&s->w); /* after the call: its values may point into s->w */
     cq_put(s->ch, s->cq);
     pthread_mutex_destroy(&s->mu);
     free(s);

@@ -1,7 +1,6 @@
 /* tel_carrier over gRPC metadata arrays (see core/grpc_meta.h). */
 #include "core/grpc_meta.h"
 
-#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +117,7 @@ void core_grpc_meta_writer_init(core_grpc_meta_writer *w)
     w->md = w->inline_md;
     w->n = 0;
     w->cap = CORE_GRPC_META_INLINE;
+    w->arena_used = 0;
 }
 
 void core_grpc_meta_writer_cleanup(core_grpc_meta_writer *w)
@@ -130,6 +130,7 @@ void core_grpc_meta_writer_cleanup(core_grpc_meta_writer *w)
     w->md = w->inline_md;
     w->n = 0;
     w->cap = CORE_GRPC_META_INLINE;
+    w->arena_used = 0;
 }
 
 /* grpc_header_key_is_legal for a non-empty key: [a-z0-9-_.] only (without building the
@@ -157,19 +158,42 @@ static bool nonbin_value_legal(const char *v, size_t len)
     return true;
 }
 
-/* The trace context keys the propagators write, as literals (static slices: no copy). */
+/* The trace context keys the propagators write, as literals (static slices: no copy). Their
+ * length is checked first, then the text. */
 static const char *static_key(const char *k, size_t len)
 {
-    static const char *const keys[] = {"traceparent", "tracestate", "baggage"};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        if (strlen(keys[i]) == len && memcmp(keys[i], k, len) == 0) return keys[i];
-    return NULL;
+    switch (len) {
+    case 11: return memcmp(k, "traceparent", 11) == 0 ? "traceparent" : NULL;
+    case 10: return memcmp(k, "tracestate", 10) == 0 ? "tracestate" : NULL;
+    case 7: return memcmp(k, "baggage", 7) == 0 ? "baggage" : NULL;
+    default: return NULL;
+    }
 }
 
 static bool reserved_key(const char *k)
 {
     return k[0] == ':' || strncmp(k, "grpc-", 5) == 0 || strcmp(k, "te") == 0 ||
            strcmp(k, "content-type") == 0 || strcmp(k, "user-agent") == 0;
+}
+
+/* The key of a new entry: a static slice for the trace context keys, else lk[0..kl) copied. */
+static grpc_slice key_slice(const char *lk, size_t kl)
+{
+    const char *sk = static_key(lk, kl);
+    return sk ? grpc_slice_from_static_buffer(sk, kl) : grpc_slice_from_copied_buffer(lk, kl);
+}
+
+/* A copy of value[0..len): inline in the slice when short, else in the writer's arena (a static
+ * slice: the writer outlives the call's use of it), else on the heap. */
+static grpc_slice value_slice(core_grpc_meta_writer *w, const char *value, size_t len)
+{
+    if (len > GRPC_SLICE_INLINED_SIZE && len <= sizeof w->arena - w->arena_used) {
+        char *dst = w->arena + w->arena_used;
+        memcpy(dst, value, len);
+        w->arena_used += len;
+        return grpc_slice_from_static_buffer(dst, len);
+    }
+    return grpc_slice_from_copied_buffer(value ? value : "", len);
 }
 
 int core_grpc_meta_writer_setn(core_grpc_meta_writer *w, const char *key, const char *value,
@@ -179,21 +203,27 @@ int core_grpc_meta_writer_setn(core_grpc_meta_writer *w, const char *key, const 
     char lk[256];
     size_t kl = strlen(key);
     if (kl == 0 || kl >= sizeof lk) return CORE_EINVAL;
+    /* The propagators' keys, already lowercase and legal, skip the key checks. */
+    const char *sk = static_key(key, kl);
     bool legal = true;
-    for (size_t i = 0; i < kl; i++) {
-        unsigned char c = (unsigned char)tolower((unsigned char)key[i]);
-        lk[i] = (char)c;
-        legal &= key_char_legal(c);
+    if (sk) {
+        memcpy(lk, sk, kl + 1);
+    } else {
+        for (size_t i = 0; i < kl; i++) {
+            unsigned char c = ascii_lower((unsigned char)key[i]);
+            lk[i] = (char)c;
+            legal &= key_char_legal(c);
+        }
+        lk[kl] = '\0';
+        if (reserved_key(lk)) return CORE_EINVAL;
+        if (!legal) return CORE_EINVAL;
     }
-    lk[kl] = '\0';
-    if (reserved_key(lk)) return CORE_EINVAL;
-    if (!legal) return CORE_EINVAL;
     bool bin = kl >= 4 && memcmp(lk + kl - 4, "-bin", 4) == 0;
     if (!bin && !nonbin_value_legal(value ? value : "", len)) return CORE_EINVAL;
     for (size_t i = 0; i < w->n; i++) {
         if (key_eq(w->md[i].key, lk, kl)) {
             grpc_slice_unref(w->md[i].value);
-            w->md[i].value = grpc_slice_from_copied_buffer(value ? value : "", len);
+            w->md[i].value = value_slice(w, value, len);
             return CORE_OK;
         }
     }
@@ -208,9 +238,8 @@ int core_grpc_meta_writer_setn(core_grpc_meta_writer *w, const char *key, const 
     }
     grpc_metadata *m = &w->md[w->n++];
     memset(m, 0, sizeof *m);
-    const char *sk = static_key(lk, kl);
-    m->key = sk ? grpc_slice_from_static_buffer(sk, kl) : grpc_slice_from_copied_buffer(lk, kl);
-    m->value = grpc_slice_from_copied_buffer(value ? value : "", len);
+    m->key = key_slice(lk, kl);
+    m->value = value_slice(w, value, len);
     return CORE_OK;
 }
 

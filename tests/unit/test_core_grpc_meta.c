@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "alloc_count.h"
 #include "core/error.h"
 #include "core/grpc_meta.h"
 #include "telemetry/propagation.h"
@@ -118,12 +119,54 @@ static void test_writer_rules(void **state)
     assert_int_equal(w.n, 0);
 }
 
+/* Trace context goes into a writer without an allocation (the values of more than 23 bytes,
+ * too long to live inside their slice, go to the writer's arena); values past the arena are
+ * copied to the heap. Every value reads back as it was set. */
+static void test_writer_values_inline(void **state)
+{
+    static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    static const char ts[] = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
+    static const char bag[] = "customer_id=c%2042,datacenter=dc-1,session_id=s-0123456789";
+    core_grpc_meta_writer w;
+    core_grpc_meta_writer_init(&w);
+#if ALLOC_COUNT
+    long before = atomic_load(&allocs);
+#endif
+    assert_int_equal(core_grpc_meta_writer_set(&w, "traceparent", tp), CORE_OK);
+    assert_int_equal(core_grpc_meta_writer_set(&w, "tracestate", ts), CORE_OK);
+    assert_int_equal(core_grpc_meta_writer_set(&w, "baggage", bag), CORE_OK);
+#if ALLOC_COUNT
+    if (!test_under_valgrind()) assert_int_equal(atomic_load(&allocs) - before, 0);
+#endif
+    assert_int_equal(w.arena_used, strlen(tp) + strlen(ts) + strlen(bag));
+    /* a value that no longer fits in the arena, and one replacing another */
+    char big[CORE_GRPC_META_ARENA];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(core_grpc_meta_writer_set(&w, "x-big", big), CORE_OK);
+    assert_int_equal(core_grpc_meta_writer_set(&w, "tracestate", "rojo=00f067aa0ba902b7-again"),
+                     CORE_OK);
+    assert_int_equal(w.n, 4);
+    assert_int_equal(grpc_slice_str_cmp(w.md[0].key, "traceparent"), 0);
+    assert_int_equal(grpc_slice_str_cmp(w.md[0].value, tp), 0);
+    assert_int_equal(grpc_slice_str_cmp(w.md[1].value, "rojo=00f067aa0ba902b7-again"), 0);
+    assert_int_equal(grpc_slice_str_cmp(w.md[2].value, bag), 0);
+    assert_int_equal(grpc_slice_str_cmp(w.md[3].value, big), 0);
+    /* the trace context keys are checked like any other */
+    assert_int_equal(core_grpc_meta_writer_set(&w, "traceparent", "00-\x01"), CORE_EINVAL);
+    assert_int_equal(core_grpc_meta_writer_set(&w, "TraceParent", tp), CORE_OK);
+    assert_int_equal(w.n, 4);
+    core_grpc_meta_writer_cleanup(&w);
+    assert_int_equal(w.arena_used, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reader_extract),
         cmocka_unit_test(test_duplicate_traceparent_ignored),
         cmocka_unit_test(test_writer_rules),
+        cmocka_unit_test(test_writer_values_inline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,12 +22,19 @@ void core_grpc_meta_reader(tel_carrier *c, const grpc_metadata_array *md);
 
 /* Metadata being built for an outgoing call: entries whose key and value slices it owns.
  * Initialise with core_grpc_meta_writer_init, release with core_grpc_meta_writer_cleanup. The
- * first few entries live inline (no allocation for trace context). Not thread safe. */
+ * first few entries and up to CORE_GRPC_META_ARENA bytes of values live inline: no allocation
+ * for trace context (a traceparent, a short tracestate and baggage). Values kept inline are
+ * static slices pointing into the writer, so a writer must stay where it is, and is cleaned up
+ * only after the call that sent its entries is done with them (after grpc_call_unref). Not
+ * thread safe. */
 #define CORE_GRPC_META_INLINE 8
+#define CORE_GRPC_META_ARENA 256
 typedef struct core_grpc_meta_writer {
     grpc_metadata *md; /* [0..n): pass md/n to the SEND_INITIAL_METADATA op */
     size_t n, cap;
+    size_t arena_used;
     grpc_metadata inline_md[CORE_GRPC_META_INLINE];
+    char arena[CORE_GRPC_META_ARENA];
 } core_grpc_meta_writer;
 
 void core_grpc_meta_writer_init(core_grpc_meta_writer *w);

@@ -40,6 +40,9 @@ typedef struct method_info {
     size_t service_len;
     const char *method;     /* interned */
     size_t method_len;
+    /* the span's fixed attributes (core__grpc_span_attr_set; n is 0 when the service is NULL or
+     * the channel's host is not interned) */
+    tel_span_attr_set span_attrs;
     _Atomic(tel_bound_attrs *) dur[N_CODES]; /* bound at the first recording of each code */
 } method_info;
 
@@ -439,6 +442,8 @@ static method_info *method_lookup(core_grpc_channel *ch, const char *method, siz
             e = NULL;
             goto out;
         }
+        core__grpc_span_attr_set(&e->span_attrs, e->service, sl, e->method, ml, ch->i_host,
+                                 ch->host_len, ch->port);
     }
     atomic_store_explicit(&ch->methods[j], e, memory_order_release);
     ch->n_methods++;
@@ -475,17 +480,20 @@ static void trace_start(core_grpc_channel *ch, call_trace *t, const tel_context 
         o.name = method[0] == '/' ? method + 1 : method;
         o.copy_name = true;
     }
+    if (mi && mi->span_attrs.n) o.attr_set = &mi->span_attrs;
     t->span = tel_span_start_ex(ch->tracer, &o);
     if (!tel_span_is_recording(t->span)) return;
-    tel_span_set_str_static(t->span, "rpc.system", "grpc");
-    if (t->service)
-        core__grpc_span_rpc_names(t->span, t->service, t->service_len, t->method, t->method_len,
-                                  mi != NULL);
-    if (ch->i_host)
-        tel_span_set_strn_static(t->span, "server.address", ch->i_host, ch->host_len);
-    else if (ch->host[0])
-        tel_span_set_str(t->span, "server.address", ch->host);
-    if (ch->port) tel_span_set_int(t->span, "server.port", ch->port);
+    if (!o.attr_set) {
+        tel_span_set_str_static(t->span, "rpc.system", "grpc");
+        if (t->service)
+            core__grpc_span_rpc_names(t->span, t->service, t->service_len, t->method,
+                                      t->method_len, mi != NULL);
+        if (ch->i_host)
+            tel_span_set_strn_static(t->span, "server.address", ch->i_host, ch->host_len);
+        else if (ch->host[0])
+            tel_span_set_str(t->span, "server.address", ch->host);
+        if (ch->port) tel_span_set_int(t->span, "server.port", ch->port);
+    }
     core__span_copy_business_baggage(t->span, ctx);
 }
 

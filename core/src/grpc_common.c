@@ -241,6 +241,25 @@ void core__grpc_span_rpc_names(tel_span *span, const char *service, size_t servi
     }
 }
 
+void core__grpc_span_attr_set(tel_span_attr_set *set, const char *service, size_t service_len,
+                              const char *method, size_t method_len, const char *host,
+                              size_t host_len, int port)
+{
+    memset(set, 0, sizeof *set);
+    if (!service || !method || !host) return;
+    tel_attr a[5];
+    size_t n = 0;
+    a[n++] = TEL_ATTR_STR("rpc.system", "grpc");
+    a[n++] = (tel_attr){
+        .key = "rpc.service", .type = TEL_ATTR_STRING, .len = (uint32_t)service_len, .v.s = service};
+    a[n++] = (tel_attr){
+        .key = "rpc.method", .type = TEL_ATTR_STRING, .len = (uint32_t)method_len, .v.s = method};
+    a[n++] = (tel_attr){
+        .key = "server.address", .type = TEL_ATTR_STRING, .len = (uint32_t)host_len, .v.s = host};
+    if (port > 0) a[n++] = TEL_ATTR_INT64("server.port", port);
+    if (tel_span_attr_set_init(set, a, n) != TEL_OK) memset(set, 0, sizeof *set);
+}
+
 void core__grpc_record_duration(tel_instrument *h, _Atomic(tel_bound_attrs *) *slot, double ms,
                                 const tel_span_context *sc, const char *service,
                                 size_t service_len, const char *method, size_t method_len,

@@ -59,6 +59,14 @@ void core__grpc_record_duration(tel_instrument *h, _Atomic(tel_bound_attrs *) *s
 void core__grpc_span_rpc_names(tel_span *span, const char *service, size_t service_len,
                                const char *method, size_t method_len, bool interned);
 
+/* The attributes every span of a method has, prepared once for tel_span_start_opts.attr_set:
+ * rpc.system, rpc.service, rpc.method, server.address and server.port (when port > 0). All the
+ * texts must be interned (they outlive every span); set->n is 0 when one is not (NULL), and the
+ * span's attributes are then set one by one. */
+void core__grpc_span_attr_set(tel_span_attr_set *set, const char *service, size_t service_len,
+                              const char *method, size_t method_len, const char *host,
+                              size_t host_len, int port);
+
 /* The semantic conventions' rule: is `code` an error for a span of this side? */
 bool core__grpc_code_is_error(int code, bool server);
 

@@ -61,6 +61,9 @@ typedef struct method_entry {
      * is gone); NULL when the pool is full, and then spans copy them */
     const char *i_span_name; /* "pkg.Service/Method" */
     const char *i_service, *i_method;
+    /* the span's fixed attributes (core__grpc_span_attr_set), prepared at the server's start once
+     * its port is known; n is 0 when not every text is interned */
+    tel_span_attr_set span_attrs;
     /* rpc.server.duration's attribute set per status code, bound at its first recording */
     _Atomic(tel_bound_attrs *) dur[N_CODES];
 } method_entry;
@@ -335,6 +338,28 @@ static method_entry *find_method(core_grpc_server *s, grpc_slice m)
     return NULL;
 }
 
+/* The span attributes a prepared set holds, one by one: for an unknown method, or when a text
+ * could not be interned. */
+static void set_fixed_attrs(core_grpc_call *c, const method_entry *me)
+{
+    core_grpc_server *s = c->srv;
+    tel_span_set_str_static(c->span, "rpc.system", "grpc");
+    if (!me) {
+        tel_span_set_str_static(c->span, "rpc.method", "_OTHER");
+    } else if (me->i_service && me->i_method) {
+        core__grpc_span_rpc_names(c->span, me->i_service, me->service_len, me->i_method,
+                                  me->method_len, true);
+    } else {
+        core__grpc_span_rpc_names(c->span, me->service, me->service_len, me->method,
+                                  me->method_len, false);
+    }
+    if (s->i_host)
+        tel_span_set_strn_static(c->span, "server.address", s->i_host, s->host_len);
+    else
+        tel_span_set_str(c->span, "server.address", s->host);
+    tel_span_set_int(c->span, "server.port", s->port);
+}
+
 static void start_span(core_grpc_call *c)
 {
     core_grpc_server *s = c->srv;
@@ -349,23 +374,10 @@ static void start_span(core_grpc_call *c)
         o.name = me->i_span_name;
     else
         o.name = me->name + 1, o.copy_name = true;
+    if (me && me->span_attrs.n) o.attr_set = &me->span_attrs;
     c->span = tel_span_start_ex(s->tracer, &o);
     if (tel_span_is_recording(c->span)) {
-        tel_span_set_str_static(c->span, "rpc.system", "grpc");
-        if (!me) {
-            tel_span_set_str_static(c->span, "rpc.method", "_OTHER");
-        } else if (me->i_service && me->i_method) {
-            core__grpc_span_rpc_names(c->span, me->i_service, me->service_len, me->i_method,
-                                      me->method_len, true);
-        } else {
-            core__grpc_span_rpc_names(c->span, me->service, me->service_len, me->method,
-                                      me->method_len, false);
-        }
-        if (s->i_host)
-            tel_span_set_strn_static(c->span, "server.address", s->i_host, s->host_len);
-        else
-            tel_span_set_str(c->span, "server.address", s->host);
-        tel_span_set_int(c->span, "server.port", s->port);
+        if (!o.attr_set) set_fixed_attrs(c, me);
         char *peer = grpc_call_get_peer(c->gc);
         char addr[64];
         int port;
@@ -1001,6 +1013,11 @@ int core_grpc_server_start(core_grpc_server *s)
     if (s->port <= 0) {
         fprintf(stderr, "core_grpc_server: cannot listen on %s\n", s->address);
         goto fail_server;
+    }
+    for (size_t i = 0; i < s->n_methods; i++) {
+        method_entry *e = &s->methods[i];
+        core__grpc_span_attr_set(&e->span_attrs, e->i_service, e->service_len, e->i_method,
+                                 e->method_len, s->i_host, s->host_len, s->port);
     }
     grpc_server_start(s->gs);
     for (int i = 0; i < s->n_workers; i++) {

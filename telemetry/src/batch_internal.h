@@ -67,9 +67,9 @@ typedef struct tel__batch_ops {
      * records own nothing. */
     void (*release_cell)(void *owner, void *cell);
     /* The same two for records queued by pointer (tel__batch_publish_ptr; NULL when the owner
-     * never does): take_ptr moves the record at rec into batch slot i and gives rec back to
-     * whoever it came from; release_ptr releases a record that will never be taken (in a forked
-     * child). */
+     * never does): take_ptr makes the record at rec batch slot i's (moved, or left where it is
+     * until export_batch or discard releases the slot); release_ptr releases a record that will
+     * never be taken (in a forked child). */
     void (*take_ptr)(void *owner, void *rec, size_t i);
     void (*release_ptr)(void *owner, void *rec);
     /* Bytes at the start of a queued record (buffer or pointer) that the export thread asks

@@ -6,8 +6,8 @@
  * exit stay valid. Any thread may free a slot (its free-list link is published by the return
  * stack's CAS), and only the owning thread takes slots.
  *
- * A pool grows by chunks (up to POOL_MAX_CHUNKS) to the most spans its thread has live or queued
- * for export at once. Free slots are a list the owner pops and pushes without atomics, most
+ * A pool grows by chunks (up to POOL_MAX_CHUNKS) to the most spans its thread has live, queued
+ * for export or being exported at once. Free slots are a list the owner pops and pushes without atomics, most
  * recently freed first (the slot a span start takes is still in this CPU's cache); slots freed
  * by other threads (a span ended elsewhere, a record the export thread is done with) are pushed
  * onto the pool's lock-free return stack, which the owner takes whole when its list runs dry.

@@ -460,6 +460,94 @@ static void test_extra_attribute_strings_survive_slot_reuse(void **state)
     tel_tracer_provider_destroy(p);
 }
 
+/* An exporter that holds its first export until released, then checks that batch: every record
+ * a span named "first" whose attribute "i" is its place in the batch. */
+typedef struct hold_exp {
+    tel_span_exporter base;
+    atomic_bool in_export, release;
+    atomic_int calls, first_n, changed;
+} hold_exp;
+
+static int hold_export(tel_span_exporter *self, const tel_resource *res,
+                       const tel_span_data *const *spans, size_t n, uint64_t deadline)
+{
+    hold_exp *h = (hold_exp *)self;
+    (void)res;
+    if (atomic_fetch_add(&h->calls, 1) != 0)
+        return TEL_OK;
+    atomic_store(&h->in_export, true);
+    while (!atomic_load(&h->release) && tel_mono_ns() < deadline) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&h->first_n, (int)n);
+    for (size_t k = 0; k < n; k++) {
+        const tel_span_data *d = spans[k];
+        bool ok = strcmp(d->name, "first") == 0;
+        bool seen = false;
+        for (uint32_t a = 0; a < tel_span_data_attr_count(d); a++) {
+            const tel_attr *at = tel_span_data_attr(d, a);
+            if (strcmp(at->key, "i") == 0) {
+                seen = true;
+                ok &= at->type == TEL_ATTR_INT && at->v.i == (int64_t)k;
+            }
+        }
+        if (!ok || !seen)
+            atomic_fetch_add(&h->changed, 1);
+    }
+    return TEL_OK;
+}
+
+static int hold_shutdown(tel_span_exporter *self)
+{
+    atomic_store(&((hold_exp *)self)->release, true);
+    return TEL_OK;
+}
+
+static void hold_destroy(tel_span_exporter *self)
+{
+    (void)self;
+}
+
+/* A span's own record is exported from its slot: the slot must not go back to its pool (where
+ * the next span starts would write over it) before the export is done. The first batch is held
+ * in the exporter while the same thread makes 2,000 more spans, enough to use up every free slot
+ * of its pool; released, the batch must still hold the first spans, unchanged. */
+static void test_kept_records_held_until_exported(void **state)
+{
+    (void)state;
+    hold_exp h;
+    memset(&h, 0, sizeof h);
+    h.base.export_spans = hold_export;
+    h.base.shutdown = hold_shutdown;
+    h.base.destroy = hold_destroy;
+    tel_tracer_provider *p = sampling_provider();
+    tel_bsp_config bc = {4096, 16, 60000, 10000};
+    assert_int_equal(tel_tracer_provider_add_processor(p, tel_bsp_create(&h.base, &bc)), TEL_OK);
+    tel_tracer *t = tel_tracer_get(p, "bsp", NULL);
+    for (int i = 0; i < 16; i++) { /* a full batch: the export thread takes it */
+        tel_span *s = tel_span_start(t, "first", TEL_SPAN_KIND_INTERNAL, NULL);
+        tel_span_set_int(s, "i", i);
+        tel_span_end(s);
+    }
+    for (int w = 0; w < 5000 && !atomic_load(&h.in_export); w++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(atomic_load(&h.in_export));
+    for (int i = 0; i < 2000; i++) {
+        tel_span *s = tel_span_start(t, "later", TEL_SPAN_KIND_INTERNAL, NULL);
+        tel_span_set_int(s, "i", -1);
+        tel_span_set_str(s, "dyn", "written over");
+        tel_span_end(s);
+    }
+    atomic_store(&h.release, true);
+    assert_int_equal(tel_tracer_provider_force_flush(p, 5000), TEL_OK);
+    assert_int_equal(atomic_load(&h.first_n), 16);
+    assert_int_equal(atomic_load(&h.changed), 0);
+    tel_tracer_provider_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -472,6 +560,7 @@ int main(void)
         cmocka_unit_test(test_fork_child_has_working_pipeline),
         cmocka_unit_test(test_kept_and_copied_records_agree),
         cmocka_unit_test(test_extra_attribute_strings_survive_slot_reuse),
+        cmocka_unit_test(test_kept_records_held_until_exported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
-"""What http_instructions.py and http_profile.py share: starting bench_http's server in serve
-mode (`--child 0 ...`: it prints "port N", then answers each line read with "served N") traced
-or untraced, asking it how many requests it has served, and the checks and error exit of a
-bench script."""
+"""What the bench scripts share: starting bench_http's server in serve mode (`--child 0 ...`: it
+prints "port N", then answers each line read with "served N") traced or untraced and asking it
+how many requests it has served (http_instructions.py, http_profile.py), the checks and error
+exit of a bench script and the traced - untraced table (grpc_instructions.py too)."""
 import os
 import shutil
 import subprocess

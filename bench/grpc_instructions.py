@@ -23,14 +23,12 @@ build-bench/bench/bench_grpc, 8 s counted after 5 s of start-up and warm-up). Ne
 """
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 from bench_server import fail, print_diff, require
-from http_instructions import parse
+from callgrind_util import measure_modes, parse
 
 WARMUP_S = 5
 
@@ -83,12 +81,7 @@ def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "build-bench/bench/bench_grpc"
     seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     require(binary, ("valgrind", "callgrind_control"))
-    workdir = tempfile.mkdtemp(prefix="grpc_instr_")
-    try:
-        u = measure(binary, False, seconds, workdir)
-        t = measure(binary, True, seconds, workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    u, t = measure_modes(measure, binary, seconds, "grpc_instr_")
     print("grpc.unary.instr_per_call.untraced %.0f instructions" % u["ir"])
     print("grpc.unary.instr_per_call.traced %.0f instructions" % t["ir"])
     print("grpc.unary.instr_overhead_pct %.2f pct" % ((t["ir"] - u["ir"]) / u["ir"] * 100))

@@ -24,17 +24,15 @@ tracing adds on the request path, to within a few instructions, run after run.
 Usage: bench/http_instructions.py [path/to/bench_http] [seconds]   (default
 build-bench/bench/bench_http, 4 s of load). Needs valgrind and wrk.
 """
-import collections
 import glob
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 from bench_server import fail, print_diff, require, served, start
+from callgrind_util import measure_modes, parse
 
 
 def wrk(port, seconds):
@@ -43,49 +41,6 @@ def wrk(port, seconds):
                        capture_output=True, text=True)
     if r.returncode != 0:
         fail("wrk failed: " + r.stderr)
-
-
-def parse(path):
-    """Per-function exclusive Ir and per-64-byte-line Ir of one callgrind thread file."""
-    names = {}
-    fn = None
-    addr = 0
-    skip = False
-    by_fn = collections.Counter()
-    by_line = collections.Counter()
-    with open(path) as f:
-        for line in f:
-            if line.startswith(("fn=", "cfn=")):
-                m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
-                if m and m.group(2):
-                    names[m.group(1)] = m.group(2)
-                if line.startswith("fn=") and m:
-                    fn = names.get(m.group(1), m.group(1))
-                continue
-            if line.startswith("calls="):
-                skip = True
-                continue
-            c = line[:1]
-            if not (c.isdigit() or c in "+-*" or line.startswith("0x")):
-                continue
-            parts = line.split()
-            a = parts[0]
-            if a.startswith("0x"):
-                addr = int(a, 16)
-            elif a[0] in "+-":
-                d = int(a[1:], 16) if a[1:].startswith("0x") else int(a[1:])
-                addr = addr + d if a[0] == "+" else addr - d
-            elif a != "*":
-                continue
-            if skip:  # the cost line of a call: inclusive, not this instruction's own
-                skip = False
-                continue
-            if len(parts) < 2:
-                continue
-            ir = int(parts[-1])
-            by_fn[fn] += ir
-            by_line[addr >> 6] += ir
-    return by_fn, by_line
 
 
 def measure(binary, traced, seconds, workdir):
@@ -124,12 +79,7 @@ def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "build-bench/bench/bench_http"
     seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     require(binary, ("valgrind", "callgrind_control", "wrk"))
-    workdir = tempfile.mkdtemp(prefix="http_instr_")
-    try:
-        u = measure(binary, False, seconds, workdir)
-        t = measure(binary, True, seconds, workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    u, t = measure_modes(measure, binary, seconds, "http_instr_")
     print("http.server.instr_per_req.untraced %.0f instructions" % u["svc"])
     print("http.server.instr_per_req.traced %.0f instructions" % t["svc"])
     print("http.server.instr_overhead_pct %.2f pct" % ((t["svc"] - u["svc"]) / u["svc"] * 100))

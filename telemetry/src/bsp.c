@@ -73,10 +73,10 @@ static void bsp_take(void *owner, void *cell, size_t i)
 }
 
 /* A span's own record is exported where it is, in its span's slot, which goes back to its pool
- * once the batch is exported (bsp_discard): no copy. In bench_grpc (one client thread, under
- * callgrind) the export thread's copy out of the slot was about 200 instructions per span. The
- * cost is slots held for the length of an export: a producing thread's pool may grow by up to a
- * batch more. */
+ * once the batch is exported (bsp_discard): no copy. The copy out of the slot it replaces cost
+ * the export thread about 250 instructions per span (bench/grpc_instructions.py; in bench_http
+ * the export thread went from 909 to 599 instructions per request). The cost is slots held for
+ * the length of an export: a producing thread's pool may grow by up to a batch more. */
 static void bsp_take_ptr(void *owner, void *rec, size_t i)
 {
     bsp *b = owner;

@@ -40,8 +40,9 @@ static inline const char *tel__trim_ows(const char *s, size_t *len)
 #if defined(__SSE2__)
 /* Sixteen lowercase hex digits to eight bytes with SSE2 (every x86-64); false on any other
  * character. Each digit becomes its nibble ('0'-'9' less '0', 'a'-'f' less 'a' plus 10, an
- * unsigned range check each), then the pairs are joined high nibble first and packed. About a
- * tenth of the scalar loop's instructions (a traceparent's ids took some 500 per parse). */
+ * unsigned range check each), then the pairs are joined high nibble first and packed. A traced
+ * gRPC call's server-side extraction took about 380 instructions fewer than with the scalar loop
+ * (bench/grpc_instructions.py). */
 static inline bool tel__hex_decode8(const unsigned char *h, uint8_t *out)
 {
     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)h);

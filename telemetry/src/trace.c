@@ -7,10 +7,11 @@
  * stack's CAS), and only the owning thread takes slots.
  *
  * A pool grows by chunks (up to POOL_MAX_CHUNKS) to the most spans its thread has live, queued
- * for export or being exported at once. Free slots are a list the owner pops and pushes without atomics, most
- * recently freed first (the slot a span start takes is still in this CPU's cache); slots freed
- * by other threads (a span ended elsewhere, a record the export thread is done with) are pushed
- * onto the pool's lock-free return stack, which the owner takes whole when its list runs dry.
+ * for export or being exported at once. Free slots are a list the owner pops and pushes without
+ * atomics, most recently freed first (the slot a span start takes is still in this CPU's cache);
+ * slots freed by other threads (a span ended elsewhere, a record the export thread is done with)
+ * are pushed onto the pool's lock-free return stack, which the owner takes whole when its list
+ * runs dry.
  *
  * A processor with on_end_keep (the batch processor, when it is the provider's last) keeps an
  * ended span's record in its slot: the slot goes to the export thread with it and comes back by

@@ -588,13 +588,19 @@ done:
         tel_span_set_int(span, "db.response.returned_rows", rows);
     uint64_t t1 = t0 ? tel_clock_now_ns() : 0;
     tel_span_context sc = tel_span_get_context(span); /* the duration's exemplar span */
-    tel_span_end_at(span, t1);
     /* The span clock is the wall clock: a step backwards between the reads counts as 0. */
     double secs = t1 > t0 ? (double)(t1 - t0) / 1e9 : 0.0;
     bool bindable = rc == CORE_OK && !tmp;
-    if (db->duration && bindable && e->dur_ok) {
+    /* A statement's usual runs: its bound set, recorded by the span's record where it is handed
+     * over (off this thread with a batch processor; the same duration, the span its exemplar). */
+    bool deferred = db->duration && bindable && e->dur_ok &&
+                    tel_span_defer_duration(span, db->duration, e->dur_ok, 1e-9);
+    tel_span_end_at(span, t1);
+    if (deferred || !db->duration) {
+        /* recorded by the span's record, or no histogram */
+    } else if (bindable && e->dur_ok) {
         tel_histogram_record_bound_at(db->duration, e->dur_ok, secs, &sc, t1);
-    } else if (db->duration) {
+    } else {
         tel_attr a[4];
         size_t na = 0;
         a[na++] = TEL_ATTR_STR("db.system.name", "sqlite");

@@ -537,13 +537,16 @@ static void trace_end(core_grpc_channel *ch, call_trace *t, int code, const char
                                 message && *message ? message : core_grpc_status_name(code));
     }
     tel_span_context sc = tel_span_get_context(t->span); /* the duration's exemplar span */
+    /* the set for (method, code) is bound at its first recording, then recorded directly, or
+     * handed to the span (recorded off this thread: the span's duration, its exemplar) */
+    _Atomic(tel_bound_attrs *) *slot = ch->duration && t->mi && code >= 0 && code < N_CODES
+                                           ? &t->mi->dur[code]
+                                           : NULL;
+    tel_bound_attrs *b = slot ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
+    bool deferred = b && tel_span_defer_duration(t->span, ch->duration, b, 1e-6);
     tel_span_end(t->span);
-    if (ch->duration) {
+    if (ch->duration && !deferred) {
         double ms = (double)(tel_mono_ns() - t->t0) / 1e6;
-        /* the set for (method, code) is bound at its first recording, then recorded directly */
-        _Atomic(tel_bound_attrs *) *slot = t->mi && code >= 0 && code < N_CODES
-                                               ? &t->mi->dur[code]
-                                               : NULL;
         core__grpc_record_duration(ch->duration, slot, ms, &sc, t->service, t->service_len,
                                    t->service ? t->method : NULL, t->method_len, code);
     }

@@ -207,16 +207,18 @@ static void call_finalize(core_grpc_call *c)
     tel_span_context sc = tel_span_get_context(c->span); /* the duration's exemplar span */
     /* A status that went out ends the call when it was sent; a cancelled or dead call now. */
     bool sent = c->status_sent && c->status_wall_ns;
+    /* the set for (method, code) is bound at its first recording, then recorded directly, or
+     * handed to the span (recorded off this thread: the span's duration, its exemplar) */
+    _Atomic(tel_bound_attrs *) *slot = NULL;
+    tel_bound_attrs *b = NULL;
+    if (s->duration && code >= 0 && code < N_CODES) {
+        slot = c->me ? &c->me->dur[code] : &s->dur_other[code];
+        b = atomic_load_explicit(slot, memory_order_acquire);
+    }
+    bool deferred = b && tel_span_defer_duration(c->span, s->duration, b, 1e-6);
     tel_span_end_at(c->span, sent ? c->status_wall_ns : 0);
-    if (s->duration) {
+    if (s->duration && !deferred) {
         double ms = (double)((sent ? c->status_mono_ns : tel_mono_ns()) - c->t0) / 1e6;
-        /* the set for (method, code) is bound at its first recording, then recorded directly */
-        _Atomic(tel_bound_attrs *) *slot = NULL;
-        tel_bound_attrs *b = NULL;
-        if (code >= 0 && code < N_CODES) {
-            slot = c->me ? &c->me->dur[code] : &s->dur_other[code];
-            b = atomic_load_explicit(slot, memory_order_acquire);
-        }
         if (b)
             tel_histogram_record_bound_at(s->duration, b, ms, &sc, 0);
         else if (c->me)

@@ -574,12 +574,12 @@ void http_trace_end(core_http_req *req)
             tel_span_set_status(sp, TEL_STATUS_ERROR, st >= 500 ? NULL : error_type);
         }
     }
-    tel_span_end_at(sp, end);
-    req->span = tel_span_start(&tracer_off, "", TEL_SPAN_KIND_SERVER, NULL);
     if (s->m_duration) {
         /* The span clock is the wall clock: a step backwards between the two reads counts as 0. */
         double secs = end > req->t0 ? (double)(end - req->t0) / 1e9 : 0.0;
-        /* A route's usual answers: the attribute set is bound once, then recorded directly. */
+        /* A route's usual answers: the attribute set is bound once, then recorded directly, or
+         * handed to the span (off the request path: the same duration, this span its
+         * exemplar). */
         uint32_t key = 0;
         http_route *r = req->route;
         unsigned mi = method_index(req->method);
@@ -588,7 +588,8 @@ void http_trace_end(core_http_req *req)
             key = (mi + 1u) << 16 | (uint32_t)st;
             ci = ((uint32_t)st * 31u + mi) & (HTTP_DUR_CACHE - 1);
             if (r->dur[ci].key == key) {
-                tel_histogram_record_bound_at(s->m_duration, r->dur[ci].b, secs, &sc, end);
+                if (!tel_span_defer_duration(sp, s->m_duration, r->dur[ci].b, 1e-9))
+                    tel_histogram_record_bound_at(s->m_duration, r->dur[ci].b, secs, &sc, end);
                 goto recorded;
             }
         }
@@ -616,6 +617,8 @@ void http_trace_end(core_http_req *req)
         }
     }
 recorded:
+    tel_span_end_at(sp, end);
+    req->span = tel_span_start(&tracer_off, "", TEL_SPAN_KIND_SERVER, NULL);
     active_add(req, -1);
     tel_context_cleanup(&req->ctx);
 }

@@ -187,16 +187,18 @@ static void *export_thread(void *arg)
     pthread_mutex_lock(&b->lock);
     for (;;) {
         uint64_t flush_target = b->flush_requested;
+        uint64_t settle_target = b->settle_requested;
         bool stopping = b->stopping;
-        if (!stopping && flush_target == b->flush_done && queued(b) < b->wake_at &&
-            tel_mono_ns() < due) {
+        if (!stopping && flush_target == b->flush_done && settle_target == b->settle_done &&
+            queued(b) < b->wake_at && tel_mono_ns() < due) {
             struct timespec ts;
             timespec_at_mono_ns(&ts, due);
             while (!b->stopping && b->flush_requested == b->flush_done &&
-                   !atomic_load(&b->wake_pending)) {
+                   b->settle_requested == b->settle_done && !atomic_load(&b->wake_pending)) {
                 if (pthread_cond_timedwait(&b->wake, &b->lock, &ts) == ETIMEDOUT) break;
             }
             flush_target = b->flush_requested;
+            settle_target = b->settle_requested;
             stopping = b->stopping;
         }
         pthread_mutex_unlock(&b->lock);
@@ -235,8 +237,10 @@ static void *export_thread(void *arg)
             b->ops->exporter_flush(b->owner, b->cfg.export_timeout_ms);
 
         pthread_mutex_lock(&b->lock);
-        if (flush_target != b->flush_done) {
+        /* What was queued when the settle was asked for has been taken by the drain above. */
+        if (flush_target != b->flush_done || settle_target != b->settle_done) {
             b->flush_done = flush_target;
+            b->settle_done = settle_target;
             pthread_cond_broadcast(&b->done);
         }
         if (stopping && queued(b) == 0) break;
@@ -268,6 +272,11 @@ static int wait_done(tel__batch *b, const struct timespec *deadline,
 static bool flushed(tel__batch *b, uint64_t gen)
 {
     return b->flush_done >= gen || b->exited;
+}
+
+static bool settled(tel__batch *b, uint64_t gen)
+{
+    return b->settle_done >= gen || b->exited;
 }
 
 static bool exited(tel__batch *b, uint64_t unused)
@@ -355,6 +364,41 @@ int tel__batch_shutdown(tel__batch *b, int64_t timeout_ms)
         }
     }
     return rc;
+}
+
+/* One queue's settle, by the monotonic deadline. */
+static bool batch_settle(tel__batch *b, uint64_t deadline)
+{
+    tel__batch_restart(b);
+    if (queued(b) == 0)
+        return true; /* nothing waits: no need to wake the thread */
+    struct timespec dl;
+    timespec_at_mono_ns(&dl, deadline);
+    pthread_mutex_lock(&b->lock);
+    if (b->exited || !b->thread_started) {
+        /* Stopped: the shutdown takes (and so settles) whatever is left. */
+        pthread_mutex_unlock(&b->lock);
+        return true;
+    }
+    uint64_t gen = ++b->settle_requested;
+    pthread_cond_signal(&b->wake);
+    int rc = wait_done(b, &dl, settled, gen);
+    pthread_mutex_unlock(&b->lock);
+    return rc == TEL_OK;
+}
+
+bool tel__batch_settle_all(int64_t timeout_ms)
+{
+    uint64_t deadline = tel_mono_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
+    bool all = true;
+    /* Held throughout: a queue is not destroyed while it is settled here. */
+    pthread_mutex_lock(&registry_lock);
+    for (tel__batch *b = registry; b; b = b->next_all) {
+        if (atomic_load_explicit(&b->settles, memory_order_relaxed) && !batch_settle(b, deadline))
+            all = false;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return all;
 }
 
 bool tel__batch_destroy(tel__batch *b)
@@ -460,6 +504,7 @@ static void atfork_child(void)
         atomic_store(&b->looks, 0);
         atomic_store(&b->wake_pending, false);
         b->flush_requested = b->flush_done = 0;
+        b->settle_requested = b->settle_done = 0;
         /* The thread is started on first use (tel__batch_restart), not here. */
         atomic_store(&b->restart_pending, b->thread_started && !b->stopping);
         b->thread_started = false;

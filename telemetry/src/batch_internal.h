@@ -132,6 +132,9 @@ typedef struct tel__batch {
     /* Set by the producer that wakes the export thread; cleared by the thread after the drain
      * that follows (so that the records queued during it wake nobody). */
     atomic_bool wake_pending;
+    /* Set by the owner once it has queued a record whose taking records a measurement (a span's
+     * deferred duration): tel__batch_settle_all flushes this queue. */
+    atomic_bool settles;
     atomic_uint_fast64_t last_warn_ns;
 
     /* Export thread state, guarded by lock. */
@@ -140,6 +143,9 @@ typedef struct tel__batch {
     pthread_cond_t done;      /* from the export thread */
     uint64_t flush_requested; /* generation asked for */
     uint64_t flush_done;      /* generation completed */
+    /* The same for a settle: a drain of what is queued, no export unless a batch fills. */
+    uint64_t settle_requested;
+    uint64_t settle_done;
     bool stopping;
     bool exited;
     bool thread_started;
@@ -158,6 +164,14 @@ typedef struct tel__batch {
  * TEL_ENOMEM (nothing to clean up then). */
 int tel__batch_init(tel__batch *b, const tel__batch_cfg *cfg, size_t cell_size,
                     const tel__batch_ops *ops, void *owner, const char *what);
+
+/* Has the export thread of every queue marked `settles` take what is queued, all within
+ * timeout_ms: the measurements carried by the records queued before the call are recorded when
+ * it returns true. Unlike a flush it exports nothing but the batches that fill, and it returns
+ * at once for an empty queue; an export in flight (a slow collector) delays it. False when the
+ * time ran out first. Called before a metric collection and before a meter provider frees its
+ * instruments. */
+bool tel__batch_settle_all(int64_t timeout_ms);
 
 /* Counts a record dropped because the queue is full, with a rate-limited warning line. */
 void tel__batch_note_dropped(tel__batch *b);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <strings.h>
 
+#include "batch_internal.h"
 #include "metrics_internal.h"
 #include "telemetry/clock.h"
 #include "telemetry/env.h"
@@ -21,6 +22,13 @@ static const double default_bounds[] = {0,   5,    10,   25,   50,   75,   100, 
 #define N_DEFAULT_BOUNDS (sizeof default_bounds / sizeof default_bounds[0])
 #define MAX_BOUNDS 4096
 #define DEFAULT_CARDINALITY_LIMIT 2000
+/* How long a collection waits for the batch span processors to record the durations their
+ * queued spans carry (tel_span_defer_duration): they take a batch in well under a millisecond;
+ * only an export in flight to a slow collector makes them late, and then the collection goes on
+ * without the latest few (the next one counts them). */
+#define SETTLE_COLLECT_MS 250
+/* The same before a meter provider frees its instruments, which the queued spans point at. */
+#define SETTLE_DESTROY_MS 10000
 #define MAX_CARDINALITY_LIMIT (1u << 24)
 
 static const char overflow_key[] = "otel.metric.overflow";
@@ -926,6 +934,14 @@ void tel_meter_provider_destroy(tel_meter_provider *p)
         tel__reader_shutdown(p->readers[i], -1);
         tel__reader_destroy(p->readers[i]);
     }
+    if (!tel__batch_settle_all(SETTLE_DESTROY_MS)) {
+        /* Queued spans still point at instruments (an exporter that does not return): they are
+         * left allocated rather than recorded into after free. */
+        fprintf(stderr, "{\"level\":\"error\",\"message\":\"span export thread did not take "
+                        "its queue within %d ms: meter provider left allocated\"}\n",
+                SETTLE_DESTROY_MS);
+        return;
+    }
     tel_instrument *in = p->instruments;
     while (in) {
         tel_instrument *next = in->next;
@@ -1213,6 +1229,7 @@ int tel__collect(tel_meter_provider *p, tel__collection *c)
     memset(c, 0, sizeof *c);
     if (!p || p->noop)
         return TEL_OK;
+    tel__batch_settle_all(SETTLE_COLLECT_MS);
     pthread_mutex_lock(&p->collect_lock);
     uint64_t epoch = ++p->epoch;
     pthread_mutex_lock(&p->lock);

@@ -29,6 +29,7 @@
 
 #include "telemetry/clock.h"
 #include "telemetry/env.h"
+#include "telemetry/metrics.h"
 #include "ids_internal.h"
 #include "trace_internal.h"
 
@@ -541,6 +542,7 @@ span_begin(tel_tracer *t, const char *name, tel_span_kind kind, const tel_contex
     s->tracer = t;
     s->key_bloom = 0;
     s->attr_cap = (uint16_t)p->inline_attr_cap;
+    s->defer_h = NULL;
     d->extra = NULL;
     if (!sampled)
         return s;
@@ -689,13 +691,16 @@ void tel__span_end(tel_span *span, uint64_t end_ns)
         if (n > 0) {
             tel_span_processor *last = p->procs[n - 1];
             if (last->on_end_keep) {
-                /* The slot goes with the record: it comes back by tel_span_record_done. */
+                /* The slot goes with the record, and so does a deferred measurement: it comes
+                 * back by tel_span_record_done. */
                 if (last->on_end_keep(last, &s->d))
                     return;
             } else {
                 last->on_end(last, &s->d);
             }
         }
+        if (TEL_UNLIKELY(s->defer_h != NULL))
+            tel__span_settle(&s->d);
         tel_span_data_release(&s->d);
     } else if (s->d.ts) {
         tel_tracestate_unref(s->d.ts);
@@ -704,10 +709,34 @@ void tel__span_end(tel_span *span, uint64_t end_ns)
     slot_give(s);
 }
 
+bool tel_span_defer_duration(tel_span *span, tel_instrument *h, tel_bound_attrs *b,
+                             double unit_per_ns)
+{
+    if (!span || !span->recording || !h || !b)
+        return false;
+    tel_span_impl *s = (tel_span_impl *)span;
+    s->defer_h = h;
+    s->defer_b = b;
+    s->defer_unit = unit_per_ns;
+    return true;
+}
+
+void tel__span_settle(tel_span_data *rec)
+{
+    tel_span_impl *s = tel__span_of_record(rec);
+    tel_instrument *h = s->defer_h;
+    if (!h)
+        return;
+    s->defer_h = NULL;
+    /* Ended records never run backwards (tel__span_end clamps the end to the start). */
+    double v = (double)(rec->end_ns - rec->start_ns) * s->defer_unit;
+    tel_histogram_record_bound_at(h, s->defer_b, v, &rec->sc, rec->end_ns);
+}
+
 void tel_span_record_done(tel_span_data *rec)
 {
     if (rec)
-        slot_give((tel_span_impl *)((char *)rec - offsetof(tel_span_impl, d)));
+        slot_give(tel__span_of_record(rec));
 }
 
 tel_span_context tel_span_get_context(const tel_span *span)

@@ -42,8 +42,23 @@ typedef struct tel_span_impl {
     tel_tracer *tracer;
     uint64_t key_bloom; /* a bit per inline attribute key address (see attr_slot) */
     uint16_t attr_cap;  /* the provider's inline_attr_cap, kept at hand */
+    /* The duration measurement deferred to the ended record (tel_span_defer_duration): histogram
+     * (NULL: none), its bound series and the unit per nanosecond. Recorded by tel__span_settle. */
+    struct tel_instrument *defer_h;
+    struct tel_bound_attrs *defer_b;
+    double defer_unit;
     tel_span_data d;
 } tel_span_impl;
+
+/* The live span whose record rec is (a kept record is still in its slot). */
+static inline tel_span_impl *tel__span_of_record(tel_span_data *rec)
+{
+    return (tel_span_impl *)((char *)rec - offsetof(tel_span_impl, d));
+}
+
+/* Records the ended record's deferred duration measurement, if any, once: on the thread that
+ * ends the span, or on the export thread for a record a processor kept (bsp_take_ptr). */
+void tel__span_settle(tel_span_data *rec);
 
 
 /* Appends raw bytes to the record's extra block (creating it); NULL on allocation failure. */

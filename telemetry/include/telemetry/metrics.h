@@ -73,7 +73,10 @@ int tel_meter_provider_force_flush(tel_meter_provider *p, int64_t timeout_ms);
 int tel_meter_provider_shutdown(tel_meter_provider *p, int64_t timeout_ms);
 /* Shuts down (if not done yet: each reader bounded by its export timeout plus 1 s) and frees the
  * provider with its meters, instruments, readers and exporters. No other thread may use the
- * provider or its instruments any more. NULL and the no-op provider are ignored. */
+ * provider or its instruments any more. Spans still queued with deferred durations
+ * (tel_span_defer_duration) are taken first (up to 10 s); were an export thread stuck past that,
+ * the provider would be left allocated (an error line) rather than freed under them. NULL and
+ * the no-op provider are ignored. */
 void tel_meter_provider_destroy(tel_meter_provider *p);
 /* The provider's resource (borrowed; NULL for the no-op provider). */
 const tel_resource *tel_meter_provider_resource(const tel_meter_provider *p);
@@ -166,7 +169,11 @@ bool tel_instrument_enabled(const tel_instrument *in);
 /* Runs the observable callbacks, collects every instrument now and calls fn with the result and
  * the provider's resource (all borrowed for the call). Instruments without points are left out.
  * Returns TEL_OK, TEL_EINVAL, TEL_EDISABLED (no-op provider; fn not called) or TEL_ENOMEM.
- * Thread safe (collections are serialised and never block recording). */
+ * Thread safe (collections are serialised and never block recording). Every collection (this,
+ * a periodic reader's, a Prometheus scrape's) first has the batch span processors whose spans
+ * carry deferred durations (tel_span_defer_duration) take what they hold queued, so that the
+ * requests ended before it are counted: well under a millisecond, unless an export to a slow
+ * collector is in flight (then it waits up to 250 ms and counts the rest next time). */
 int tel_meter_provider_collect(tel_meter_provider *p,
                                void (*fn)(const tel_resource *res, const tel_metric *metrics,
                                           size_t n, void *ud),

@@ -97,11 +97,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_db.h"
 #include "bench_discard.h"
 #include "bench_util.h"
 #include "core/db.h"
@@ -109,12 +109,11 @@
 #include "telemetry/metrics.h"
 #include "telemetry/trace.h"
 
-#define ROWS 1000
 
 
 /* ---- The service ---- */
 
-static core_db *db;
+static bench_db bdb;
 
 typedef struct row_out {
     json_t *j;
@@ -150,20 +149,14 @@ static int h_get_server(core_http_req *req, void *ud)
         return core_http_respond_error(req, 400, "bad_id", "the id must be a number");
     core_db_param p = CORE_DB_P_INT(v);
     row_out o = {NULL};
-    int rc = core_db_query(db, core_http_req_context(req),
-                           "SELECT id, name, bmc_address FROM servers WHERE id = ?", &p, 1, on_row,
-                           &o, NULL);
+    int rc = core_db_query(bdb.db, core_http_req_context(req), BENCH_DB_SELECT, &p, 1, on_row, &o,
+                           NULL);
     if (rc != 0)
         return core_http_respond_error(req, 500, "db", "query failed");
     if (!o.j)
         return core_http_respond_error(req, 404, "not_found", "no such server");
     return core_http_respond_json(req, 200, o.j);
 }
-
-static const core_db_migration schema[] = {
-    {1, "servers",
-     "CREATE TABLE servers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, bmc_address TEXT NOT NULL)"},
-};
 
 /* ---- CPU pinning ---- */
 
@@ -284,72 +277,6 @@ static double cpu_seconds(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-/* ---- The database's directory ----
- * Each child keeps its SQLite files (the database, its -wal and -shm) in a directory of its own,
- * /tmp/bench_http.<pid>.XXXXXX (mkdtemp: not guessable, mode 0700), removed when it ends. A
- * child killed before that (SIGKILL, a crash) leaves it behind: every child first removes the
- * directories of processes that no longer exist. Only real directories of this user are
- * touched, through a descriptor (no symbolic link is followed), and only the files a database
- * makes in them. */
-
-#define DB_DIR_PREFIX "bench_http."
-static char db_dir[64];
-
-/* Removes the directory name of parent (a descriptor) and the database files in it, when it is
- * a directory owned by this user. Errors are ignored: another child may be at it too. */
-static void db_dir_remove_at(int parent, const char *name)
-{
-    static const char *const files[] = {"db", "db-wal", "db-shm", "db-journal"};
-    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_uid == geteuid()) {
-        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-            unlinkat(fd, files[i], 0);
-        unlinkat(parent, name, AT_REMOVEDIR);
-    }
-    close(fd);
-}
-
-/* Removes the directories left by children that no longer run. */
-static void db_dir_sweep(void)
-{
-    DIR *d = opendir("/tmp");
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, DB_DIR_PREFIX, sizeof DB_DIR_PREFIX - 1) != 0)
-            continue;
-        const char *num = e->d_name + sizeof DB_DIR_PREFIX - 1;
-        char *end;
-        errno = 0;
-        long pid = strtol(num, &end, 10);
-        if (end == num || *end != '.' || strlen(end) != 7 || errno || pid <= 0 ||
-            pid > INT32_MAX)
-            continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-            continue; /* still running (or not ours to ask about) */
-        db_dir_remove_at(dirfd(d), e->d_name);
-    }
-    closedir(d);
-}
-
-/* Sweeps, then creates this child's directory (db_dir). */
-static int db_dir_make(void)
-{
-    db_dir_sweep();
-    snprintf(db_dir, sizeof db_dir, "/tmp/" DB_DIR_PREFIX "%ld.XXXXXX", (long)getpid());
-    return mkdtemp(db_dir) ? 0 : -1;
-}
-
-/* Removes this child's directory. */
-static void db_dir_remove(void)
-{
-    db_dir_remove_at(AT_FDCWD, db_dir);
-}
-
 /* Child: serve and measure one configuration, the service thread on server_cpu, wrk on
  * wrk_cpu, the SDK's threads on export_cpu (-1: not pinned); prints
  * "rps <value> cpu_us <value> util <value>" (util: the process's CPU seconds per second). */
@@ -391,28 +318,9 @@ static int child(int conns, int seconds, int server_cpu, int wrk_cpu, int export
         mp = tel_meter_provider_create(&mc);
     }
 
-    if (db_dir_make() != 0) {
-        fprintf(stderr, "bench_http: cannot create %s: %s\n", db_dir, strerror(errno));
+    if (bench_db_open(&bdb, "bench_http.", getenv("BENCH_HTTP_NO_DB_TRACES") ? NULL : tracer,
+                      mp) != 0)
         return 1;
-    }
-    char path[sizeof db_dir + 8];
-    snprintf(path, sizeof path, "%s/db", db_dir);
-    core_db_options o = {.migrations = schema,
-                         .n_migrations = 1,
-                         .tracer = getenv("BENCH_HTTP_NO_DB_TRACES") ? NULL : tracer,
-                         .meters = mp};
-    if (core_db_open(&db, path, &o) != 0) {
-        fprintf(stderr, "bench_http: cannot open the database\n");
-        return 1;
-    }
-    for (int i = 1; i <= ROWS; i++) {
-        char name[32], addr[32];
-        snprintf(name, sizeof name, "node-%04d", i);
-        snprintf(addr, sizeof addr, "10.0.%d.%d", i / 250, i % 250);
-        core_db_param p[3] = {CORE_DB_P_INT(i), CORE_DB_P_TEXT(name), CORE_DB_P_TEXT(addr)};
-        core_db_exec(db, NULL, "INSERT INTO servers (id, name, bmc_address) VALUES (?, ?, ?)", p, 3,
-                     NULL);
-    }
 
     core_http_server_config cfg = {.port = 0, .tracer = tracer, .meters = mp};
     core_http_server *srv = core_http_server_create(&cfg);
@@ -457,8 +365,7 @@ static int child(int conns, int seconds, int server_cpu, int wrk_cpu, int export
         fflush(stdout);
     }
     core_http_server_destroy(srv);
-    core_db_close(db);
-    db_dir_remove();
+    bench_db_close(&bdb);
     tel_meter_provider_destroy(mp);
     if (tp)
         tel_tracer_provider_destroy(tp);

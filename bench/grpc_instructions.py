@@ -3,15 +3,16 @@
 
 bench_grpc's req/s and CPU per call move by several percent from one run to the next on a small
 shared machine (its client, server and gRPC threads share the CPUs), more than the tracing
-overhead itself. Instruction counts do not: this runs one bench_grpc round (one client thread, a
+overhead itself. Instruction counts do not: this runs one round of bench_grpc's chain measurement
+(client and server traced in one process; --traced-round, --untraced-round; one client thread, a
 strict ping-pong, so the gRPC core polls the same way on every call) under callgrind, once with
 OTEL_SDK_DISABLED=true and once traced, zeroes the counters after a warm-up and counts what every
 thread of the process (client, server, gRPC core, the SDK's export thread) executes per call.
 Prints
 
-  grpc.unary.instr_per_call.untraced   instructions per call, all threads
-  grpc.unary.instr_per_call.traced
-  grpc.unary.instr_overhead_pct        (traced - untraced) / untraced
+  grpc.unary.chain.instr_per_call.untraced   instructions per call, all threads
+  grpc.unary.chain.instr_per_call.traced
+  grpc.unary.chain.instr_overhead_pct        (traced - untraced) / untraced
 
 then the functions whose own instructions per call differ most between the two runs. Most of a
 call's CPU time is in the kernel (sockets, futexes, epoll), which callgrind does not count: the
@@ -82,9 +83,9 @@ def main():
     seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     require(binary, ("valgrind", "callgrind_control"))
     u, t = measure_modes(measure, binary, seconds, "grpc_instr_")
-    print("grpc.unary.instr_per_call.untraced %.0f instructions" % u["ir"])
-    print("grpc.unary.instr_per_call.traced %.0f instructions" % t["ir"])
-    print("grpc.unary.instr_overhead_pct %.2f pct" % ((t["ir"] - u["ir"]) / u["ir"] * 100))
+    print("grpc.unary.chain.instr_per_call.untraced %.0f instructions" % u["ir"])
+    print("grpc.unary.chain.instr_per_call.traced %.0f instructions" % t["ir"])
+    print("grpc.unary.chain.instr_overhead_pct %.2f pct" % ((t["ir"] - u["ir"]) / u["ir"] * 100))
     print("# %d and %d calls counted; own instructions per call, traced - untraced:"
           % (u["n"], t["n"]), file=sys.stderr)
     print_diff(u["fn"], t["fn"], u["n"], t["n"], 5, 0)

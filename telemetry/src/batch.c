@@ -370,8 +370,11 @@ int tel__batch_shutdown(tel__batch *b, int64_t timeout_ms)
 static bool batch_settle(tel__batch *b, uint64_t deadline)
 {
     tel__batch_restart(b);
-    if (queued(b) == 0)
-        return true; /* nothing waits: no need to wake the thread */
+    /* Nothing waits: no need to wake the thread. Acquire: the drain stores its dequeue position
+     * (release) after taking the records, so their measurements happen before our return. */
+    size_t d = atomic_load_explicit(&b->dequeue_pos, memory_order_acquire);
+    if (atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed) <= d)
+        return true;
     struct timespec dl;
     timespec_at_mono_ns(&dl, deadline);
     pthread_mutex_lock(&b->lock);

@@ -70,9 +70,11 @@ static void echo(core_grpc_call *call, const tel_context *ctx, const ProtobufCMe
 }
 
 
+/* One client thread: unary calls with `message` until stop is set. */
 typedef struct load {
     core_grpc_channel *ch;
     atomic_bool *stop;
+    const char *message;
     _Atomic uint64_t calls;
     uint64_t errors;
 } load;
@@ -81,7 +83,7 @@ static void *client_main(void *p)
 {
     load *l = p;
     Bmcfleet__Test__EchoRequest req = BMCFLEET__TEST__ECHO_REQUEST__INIT;
-    req.message = "ping";
+    req.message = (char *)l->message;
     core_grpc_call_opts o = {.timeout_ms = 5000};
     while (!atomic_load_explicit(l->stop, memory_order_relaxed)) {
         ProtobufCMessage *resp = NULL;
@@ -140,6 +142,7 @@ static double run_round(tel_tracer *tracer, tel_meter_provider *meters, double s
     for (int i = 0; i < nclients; i++) {
         l[i].ch = ch;
         l[i].stop = &stop;
+        l[i].message = "ping";
         atomic_init(&l[i].calls, 0);
         l[i].errors = 0;
         pthread_create(&th[i], NULL, client_main, &l[i]);
@@ -365,32 +368,6 @@ static int serve(bool traced, int cpu)
     return 0;
 }
 
-typedef struct loader {
-    core_grpc_channel *ch;
-    atomic_bool *stop;
-    atomic_bool *ready;
-    uint64_t errors;
-} loader;
-
-static void *load_main(void *arg)
-{
-    loader *l = arg;
-    Bmcfleet__Test__EchoRequest req = BMCFLEET__TEST__ECHO_REQUEST__INIT;
-    req.message = "42";
-    core_grpc_call_opts o = {.timeout_ms = 5000};
-    while (!atomic_load_explicit(l->stop, memory_order_relaxed)) {
-        ProtobufCMessage *resp = NULL;
-        if (core_grpc_unary(l->ch, NULL, UNARY, &req.base, &bmcfleet__test__echo_reply__descriptor,
-                            &resp, &o, NULL) == 0) {
-            atomic_store_explicit(l->ready, true, memory_order_relaxed);
-            protobuf_c_message_free_unpacked(resp, NULL);
-        } else {
-            l->errors++;
-        }
-    }
-    return NULL;
-}
-
 /* --load PORT: the untraced client process; prints "ready" once a call succeeded and loads the
  * server until its input ends. */
 static int load_server(const char *port, int cpu)
@@ -405,18 +382,25 @@ static int load_server(const char *port, int cpu)
     if (!ch)
         return 1;
     const int n = client_threads();
-    atomic_bool stop, ready;
+    atomic_bool stop;
     atomic_init(&stop, false);
-    atomic_init(&ready, false);
-    loader l[MAX_CLIENT_THREADS];
+    load l[MAX_CLIENT_THREADS];
     pthread_t th[MAX_CLIENT_THREADS];
     for (int i = 0; i < n; i++) {
-        l[i] = (loader){ch, &stop, &ready, 0};
-        pthread_create(&th[i], NULL, load_main, &l[i]);
+        l[i].ch = ch;
+        l[i].stop = &stop;
+        l[i].message = "42";
+        atomic_init(&l[i].calls, 0);
+        l[i].errors = 0;
+        pthread_create(&th[i], NULL, client_main, &l[i]);
     }
-    for (int i = 0; i < 5000 && !atomic_load(&ready); i++)
+    bool ready = false;
+    for (int i = 0; i < 5000 && !ready; i++) {
         usleep(1000);
-    printf(atomic_load(&ready) ? "ready\n" : "failed\n");
+        for (int k = 0; k < n; k++)
+            ready |= atomic_load(&l[k].calls) > 0;
+    }
+    printf(ready ? "ready\n" : "failed\n");
     fflush(stdout);
     char line[64];
     while (fgets(line, sizeof line, stdin)) {

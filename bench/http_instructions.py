@@ -19,16 +19,33 @@ when it ends, so start-up costs are out). Prints
 
 then the functions whose own instructions per request differ most between the two runs.
 Instructions are not time (cache misses and the kernel are not counted), but they are what the
-tracing adds on the request path, to within a few instructions, run after run.
+tracing adds on the request path, and they move far less than time from run to run: by about 100
+per request (where malloc finds memory, lws's paths), not by percents.
 
-Usage: bench/http_instructions.py [path/to/bench_http] [seconds]   (default
+With --parts, the traced server is measured again with one part of its telemetry turned off at a
+time (bench_http's diagnostic switches), and what each part costs the service thread per request
+is printed as the difference:
+
+  http.server.instr_part.db_spans          the database's CLIENT spans (BENCH_HTTP_NO_DB_TRACES)
+  http.server.instr_part.metrics           every metric (BENCH_HTTP_NO_METRICS)
+  http.server.instr_part.traces            every span, the traceparent answer (BENCH_HTTP_NO_TRACES)
+  http.server.instr_part.span_export       handing ended spans to the batch processor
+                                           (BENCH_HTTP_NO_PROC; negative: the durations the
+                                           export thread records then stay on the request path)
+
+Each is a difference of two measurements whose heap and lws paths vary by about 100
+instructions per request from run to run: read them to that precision.
+
+Usage: bench/http_instructions.py [path/to/bench_http] [seconds] [--parts]   (default
 build-bench/bench/bench_http, 4 s of load). Needs valgrind and wrk.
 """
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 from bench_server import fail, print_diff, require, served, start
@@ -75,10 +92,32 @@ def measure(binary, traced, seconds, workdir):
     return {"n": n, "svc": svc[0] / n, "others": others / n, "fn": svc[1], "lines": lines}
 
 
+PARTS = (("db_spans", "BENCH_HTTP_NO_DB_TRACES"), ("metrics", "BENCH_HTTP_NO_METRICS"),
+         ("traces", "BENCH_HTTP_NO_TRACES"), ("span_export", "BENCH_HTTP_NO_PROC"))
+
+
+def parts(binary, seconds, traced):
+    """Prints the cost of each of PARTS: traced["svc"] minus a traced run with its switch set."""
+    workdir = tempfile.mkdtemp(prefix="http_instr_parts_")
+    try:
+        for name, var in PARTS:
+            os.environ[var] = "1"
+            try:
+                without = measure(binary, True, seconds, workdir)
+            finally:
+                del os.environ[var]
+            print("http.server.instr_part.%s %.0f instructions" % (name, traced["svc"] - without["svc"]))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main():
-    binary = sys.argv[1] if len(sys.argv) > 1 else "build-bench/bench/bench_http"
-    seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    args = [a for a in sys.argv[1:] if a != "--parts"]
+    binary = args[0] if args else "build-bench/bench/bench_http"
+    seconds = int(args[1]) if len(args) > 1 else 4
     require(binary, ("valgrind", "callgrind_control", "wrk"))
+    for var in dict(PARTS).values():
+        os.environ.pop(var, None)  # the main figures are of everything on
     u, t = measure_modes(measure, binary, seconds, "http_instr_")
     print("http.server.instr_per_req.untraced %.0f instructions" % u["svc"])
     print("http.server.instr_per_req.traced %.0f instructions" % t["svc"])
@@ -89,6 +128,8 @@ def main():
     print("# %d and %d requests counted; own instructions per request, traced - untraced:"
           % (u["n"], t["n"]), file=sys.stderr)
     print_diff(u["fn"], t["fn"], u["n"], t["n"], 5, 0)
+    if "--parts" in sys.argv[1:]:
+        parts(binary, seconds, t)
 
 if __name__ == "__main__":
     main()

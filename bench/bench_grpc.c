@@ -98,6 +98,49 @@ static void *client_main(void *p)
     return NULL;
 }
 
+/* n client threads (client_main) calling on one channel with one message. */
+typedef struct loads {
+    int n;
+    atomic_bool stop;
+    load l[MAX_CLIENT_THREADS];
+    pthread_t th[MAX_CLIENT_THREADS];
+} loads;
+
+static void loads_start(loads *ls, core_grpc_channel *ch, int n, const char *message)
+{
+    ls->n = n;
+    atomic_init(&ls->stop, false);
+    for (int i = 0; i < n; i++) {
+        ls->l[i].ch = ch;
+        ls->l[i].stop = &ls->stop;
+        ls->l[i].message = message;
+        atomic_init(&ls->l[i].calls, 0);
+        ls->l[i].errors = 0;
+        pthread_create(&ls->th[i], NULL, client_main, &ls->l[i]);
+    }
+}
+
+/* Calls completed so far by all the threads. */
+static uint64_t loads_calls(loads *ls)
+{
+    uint64_t c = 0;
+    for (int i = 0; i < ls->n; i++)
+        c += atomic_load(&ls->l[i].calls);
+    return c;
+}
+
+/* Stops and joins the threads; their failed calls are reported on stderr. */
+static void loads_stop(loads *ls)
+{
+    atomic_store(&ls->stop, true);
+    uint64_t errors = 0;
+    for (int i = 0; i < ls->n; i++) {
+        pthread_join(ls->th[i], NULL);
+        errors += ls->l[i].errors;
+    }
+    if (errors) fprintf(stderr, "bench_grpc: %llu failed calls\n", (unsigned long long)errors);
+}
+
 static uint64_t cpu_ns(void)
 {
     struct rusage ru;
@@ -134,39 +177,18 @@ static double run_round(tel_tracer *tracer, tel_meter_provider *meters, double s
     snprintf(target, sizeof target, "127.0.0.1:%d", core_grpc_server_port(srv));
     core_grpc_channel_config cc = {.target = target, .tracer = tracer, .meters = meters};
     core_grpc_channel *ch = core_grpc_channel_create(&cc);
-    atomic_bool stop;
-    atomic_init(&stop, false);
-    load l[MAX_CLIENT_THREADS];
-    pthread_t th[MAX_CLIENT_THREADS];
-    /* warm-up: connection, caches, pools */
-    for (int i = 0; i < nclients; i++) {
-        l[i].ch = ch;
-        l[i].stop = &stop;
-        l[i].message = "ping";
-        atomic_init(&l[i].calls, 0);
-        l[i].errors = 0;
-        pthread_create(&th[i], NULL, client_main, &l[i]);
-    }
-    usleep(500 * 1000);
-    uint64_t c0 = 0;
-    for (int i = 0; i < nclients; i++)
-        c0 += atomic_load(&l[i].calls);
+    loads ls;
+    loads_start(&ls, ch, nclients, "ping");
+    usleep(500 * 1000); /* warm-up: connection, caches, pools */
+    uint64_t c0 = loads_calls(&ls);
     uint64_t t0 = bench_now(), cpu0 = cpu_ns();
     usleep((useconds_t)(seconds * 1e6));
-    uint64_t c1 = 0;
-    for (int i = 0; i < nclients; i++)
-        c1 += atomic_load(&l[i].calls);
+    uint64_t c1 = loads_calls(&ls);
     uint64_t t1 = bench_now(), cpu1 = cpu_ns();
     *cpu_us = c1 > c0 ? (double)(cpu1 - cpu0) / 1000.0 / (double)(c1 - c0) : 0;
-    atomic_store(&stop, true);
-    uint64_t errors = 0;
-    for (int i = 0; i < nclients; i++) {
-        pthread_join(th[i], NULL);
-        errors += l[i].errors;
-    }
+    loads_stop(&ls);
     core_grpc_channel_destroy(ch);
     core_grpc_server_destroy(srv);
-    if (errors) fprintf(stderr, "bench_grpc: %llu failed calls\n", (unsigned long long)errors);
     return (double)(c1 - c0) / ((double)(t1 - t0) / 1e9);
 }
 
@@ -381,39 +403,21 @@ static int load_server(const char *port, int cpu)
     core_grpc_channel *ch = core_grpc_channel_create(&cc);
     if (!ch)
         return 1;
-    const int n = client_threads();
-    atomic_bool stop;
-    atomic_init(&stop, false);
-    load l[MAX_CLIENT_THREADS];
-    pthread_t th[MAX_CLIENT_THREADS];
-    for (int i = 0; i < n; i++) {
-        l[i].ch = ch;
-        l[i].stop = &stop;
-        l[i].message = "42";
-        atomic_init(&l[i].calls, 0);
-        l[i].errors = 0;
-        pthread_create(&th[i], NULL, client_main, &l[i]);
-    }
+    loads ls;
+    loads_start(&ls, ch, client_threads(), "42");
     bool ready = false;
     for (int i = 0; i < 5000 && !ready; i++) {
         usleep(1000);
-        for (int k = 0; k < n; k++)
-            ready |= atomic_load(&l[k].calls) > 0;
+        ready = loads_calls(&ls) > 0;
     }
     printf(ready ? "ready\n" : "failed\n");
     fflush(stdout);
     char line[64];
     while (fgets(line, sizeof line, stdin)) {
     }
-    atomic_store(&stop, true);
-    uint64_t errors = 0;
-    for (int i = 0; i < n; i++) {
-        pthread_join(th[i], NULL);
-        errors += l[i].errors;
-    }
+    loads_stop(&ls);
     core_grpc_channel_destroy(ch);
     tel_shutdown();
-    if (errors) fprintf(stderr, "bench_grpc: %llu failed calls\n", (unsigned long long)errors);
     return 0;
 }
 

@@ -114,6 +114,7 @@ static inline void ask_ahead(tel__batch *b, size_t pos)
 static size_t drain(tel__batch *b, size_t first, size_t max)
 {
     size_t n = 0;
+    pthread_mutex_lock(&b->take_lock);
     size_t pos = atomic_load_explicit(&b->dequeue_pos, memory_order_relaxed);
     uint32_t chain_first = 0, chain_last = 0;
     while (n < max) {
@@ -145,6 +146,7 @@ static size_t drain(tel__batch *b, size_t first, size_t max)
      * producer holding a buffer finds a free entry unless records queued by pointer took them
      * (then tel__batch_reject). */
     atomic_store_explicit(&b->dequeue_pos, pos, memory_order_release);
+    pthread_mutex_unlock(&b->take_lock);
     if (chain_first)
         pool_push(b, chain_first - 1u, chain_last);
     return n;
@@ -187,18 +189,16 @@ static void *export_thread(void *arg)
     pthread_mutex_lock(&b->lock);
     for (;;) {
         uint64_t flush_target = b->flush_requested;
-        uint64_t settle_target = b->settle_requested;
         bool stopping = b->stopping;
-        if (!stopping && flush_target == b->flush_done && settle_target == b->settle_done &&
-            queued(b) < b->wake_at && tel_mono_ns() < due) {
+        if (!stopping && flush_target == b->flush_done && queued(b) < b->wake_at &&
+            tel_mono_ns() < due) {
             struct timespec ts;
             timespec_at_mono_ns(&ts, due);
             while (!b->stopping && b->flush_requested == b->flush_done &&
-                   b->settle_requested == b->settle_done && !atomic_load(&b->wake_pending)) {
+                   !atomic_load(&b->wake_pending)) {
                 if (pthread_cond_timedwait(&b->wake, &b->lock, &ts) == ETIMEDOUT) break;
             }
             flush_target = b->flush_requested;
-            settle_target = b->settle_requested;
             stopping = b->stopping;
         }
         pthread_mutex_unlock(&b->lock);
@@ -237,10 +237,8 @@ static void *export_thread(void *arg)
             b->ops->exporter_flush(b->owner, b->cfg.export_timeout_ms);
 
         pthread_mutex_lock(&b->lock);
-        /* What was queued when the settle was asked for has been taken by the drain above. */
-        if (flush_target != b->flush_done || settle_target != b->settle_done) {
+        if (flush_target != b->flush_done) {
             b->flush_done = flush_target;
-            b->settle_done = settle_target;
             pthread_cond_broadcast(&b->done);
         }
         if (stopping && queued(b) == 0) break;
@@ -272,11 +270,6 @@ static int wait_done(tel__batch *b, const struct timespec *deadline,
 static bool flushed(tel__batch *b, uint64_t gen)
 {
     return b->flush_done >= gen || b->exited;
-}
-
-static bool settled(tel__batch *b, uint64_t gen)
-{
-    return b->settle_done >= gen || b->exited;
 }
 
 static bool exited(tel__batch *b, uint64_t unused)
@@ -366,42 +359,39 @@ int tel__batch_shutdown(tel__batch *b, int64_t timeout_ms)
     return rc;
 }
 
-/* One queue's settle, by the monotonic deadline. */
-static bool batch_settle(tel__batch *b, uint64_t deadline)
+/* One queue's settle: the measurements of the records queued by pointer and not yet taken,
+ * recorded where they are. take_lock keeps the drain from taking (and its export from releasing
+ * to their pools for reuse) the records read here; a drain pass in progress is waited for, an
+ * export never (it runs without the lock). */
+static void batch_settle(tel__batch *b)
 {
-    tel__batch_restart(b);
-    /* Nothing waits: no need to wake the thread. Acquire: the drain stores its dequeue position
-     * (release) after taking the records, so their measurements happen before our return. */
+    /* Acquire: the drain stores its dequeue position (release) after taking the records, so the
+     * measurements their taking recorded happen before our return. */
     size_t d = atomic_load_explicit(&b->dequeue_pos, memory_order_acquire);
-    if (atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed) <= d)
-        return true;
-    struct timespec dl;
-    timespec_at_mono_ns(&dl, deadline);
-    pthread_mutex_lock(&b->lock);
-    if (b->exited || !b->thread_started) {
-        /* Stopped: the shutdown takes (and so settles) whatever is left. */
-        pthread_mutex_unlock(&b->lock);
-        return true;
+    if (atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed) <= d || !b->ops->settle_ptr)
+        return;
+    pthread_mutex_lock(&b->take_lock);
+    for (size_t pos = atomic_load_explicit(&b->dequeue_pos, memory_order_relaxed);; pos++) {
+        /* Acquire: a published entry's record is read as its producer wrote it. */
+        uint64_t v = atomic_load_explicit(&b->ring[pos & b->mask], memory_order_acquire);
+        if ((uint32_t)(v >> 32) != (uint32_t)(pos + 1))
+            break; /* the end of the queue, or a producer has not published yet */
+        if ((uint32_t)v == TEL__BATCH_PTR)
+            b->ops->settle_ptr(b->owner,
+                               atomic_load_explicit(&b->ptrs[pos & b->mask], memory_order_relaxed));
     }
-    uint64_t gen = ++b->settle_requested;
-    pthread_cond_signal(&b->wake);
-    int rc = wait_done(b, &dl, settled, gen);
-    pthread_mutex_unlock(&b->lock);
-    return rc == TEL_OK;
+    pthread_mutex_unlock(&b->take_lock);
 }
 
-bool tel__batch_settle_all(int64_t timeout_ms)
+void tel__batch_settle_all(void)
 {
-    uint64_t deadline = tel_mono_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
-    bool all = true;
     /* Held throughout: a queue is not destroyed while it is settled here. */
     pthread_mutex_lock(&registry_lock);
     for (tel__batch *b = registry; b; b = b->next_all) {
-        if (atomic_load_explicit(&b->settles, memory_order_relaxed) && !batch_settle(b, deadline))
-            all = false;
+        if (atomic_load_explicit(&b->settles, memory_order_relaxed))
+            batch_settle(b);
     }
     pthread_mutex_unlock(&registry_lock);
-    return all;
 }
 
 bool tel__batch_destroy(tel__batch *b)
@@ -430,6 +420,7 @@ bool tel__batch_destroy(tel__batch *b)
     while ((n = drain(b, 0, b->cfg.max_export_batch_size)) > 0)
         b->ops->discard(b->owner, n);
     pthread_mutex_destroy(&b->lock);
+    pthread_mutex_destroy(&b->take_lock);
     pthread_cond_destroy(&b->wake);
     pthread_cond_destroy(&b->done);
     free(b->cells);
@@ -453,10 +444,11 @@ void tel__batch_get_stats(tel__batch *b, tel__batch_stats *out)
     out->looks = atomic_load(&b->looks);
 }
 
-/* The lock and the two condition variables (waits use CLOCK_MONOTONIC deadlines). */
+/* The locks and the two condition variables (waits use CLOCK_MONOTONIC deadlines). */
 static void init_sync(tel__batch *b)
 {
     pthread_mutex_init(&b->lock, NULL);
+    pthread_mutex_init(&b->take_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -466,7 +458,10 @@ static void init_sync(tel__batch *b)
 }
 
 /* fork(): the parent's export threads do not exist in the child. Hold every queue's lock across
- * fork so the state is consistent, then give the child empty queues and new threads. */
+ * fork so the state is consistent, then give the child empty queues and new threads. take_lock
+ * is not held across fork: the drain holding it records metrics, whose fork handler holds their
+ * lock first (a lock order cycle); a drain pass in progress in the parent is abandoned in the
+ * child like the export thread's batch (see atfork_child), and the lock made anew there. */
 static void atfork_prepare(void)
 {
     pthread_mutex_lock(&registry_lock);
@@ -488,7 +483,8 @@ static void atfork_child(void)
         /* Empty queue, every buffer back in the pool, counters from zero. Records queued but not
          * taken are released; those half-moved by threads that do not exist here (a producer
          * between reserve and publish, the export thread's batch) are abandoned: what they own
-         * leaks in the child only. */
+         * leaks in the child only. Those a drain pass in progress had taken but not yet passed
+         * (dequeue_pos) are released here, once: the batch holding them is abandoned too. */
         size_t end = atomic_load(&b->enqueue_pos);
         for (size_t pos = atomic_load(&b->dequeue_pos); pos != end; pos++) {
             uint64_t v = atomic_load(&b->ring[pos & b->mask]);
@@ -507,7 +503,6 @@ static void atfork_child(void)
         atomic_store(&b->looks, 0);
         atomic_store(&b->wake_pending, false);
         b->flush_requested = b->flush_done = 0;
-        b->settle_requested = b->settle_done = 0;
         /* The thread is started on first use (tel__batch_restart), not here. */
         atomic_store(&b->restart_pending, b->thread_started && !b->stopping);
         b->thread_started = false;

@@ -72,6 +72,11 @@ typedef struct tel__batch_ops {
      * never be taken (in a forked child). */
     void (*take_ptr)(void *owner, void *rec, size_t i);
     void (*release_ptr)(void *owner, void *rec);
+    /* Records the measurement a record queued by pointer carries (a span's deferred duration)
+     * where it is, still queued, without taking it; once per record (taking it later records
+     * nothing more). Called by tel__batch_settle_all under take_lock; NULL: no record carries
+     * one. */
+    void (*settle_ptr)(void *owner, void *rec);
     /* Bytes at the start of a queued record (buffer or pointer) that the export thread asks
      * for TEL__BATCH_TAKE_AHEAD records before taking it (0: none; capped at a buffer's size):
      * the lines the producer wrote on its CPU then arrive while the records before are taken,
@@ -133,9 +138,16 @@ typedef struct tel__batch {
      * that follows (so that the records queued during it wake nobody). */
     atomic_bool wake_pending;
     /* Set by the owner once it has queued a record whose taking records a measurement (a span's
-     * deferred duration): tel__batch_settle_all flushes this queue. */
+     * deferred duration): tel__batch_settle_all settles this queue. */
     atomic_bool settles;
     atomic_uint_fast64_t last_warn_ns;
+
+    /* Held by whoever reads the queued records at dequeue_pos: the drain (the export thread, or
+     * the shutting-down thread once it is gone) and a settle (tel__batch_settle_all, on a
+     * collecting thread), so that a record a settle reads is not taken, exported and reused
+     * meanwhile. The drain holds it for one pass over the queue, never across an export. Taken
+     * after lock by whoever holds both (fork handling). */
+    pthread_mutex_t take_lock;
 
     /* Export thread state, guarded by lock. */
     pthread_mutex_t lock;
@@ -143,9 +155,6 @@ typedef struct tel__batch {
     pthread_cond_t done;      /* from the export thread */
     uint64_t flush_requested; /* generation asked for */
     uint64_t flush_done;      /* generation completed */
-    /* The same for a settle: a drain of what is queued, no export unless a batch fills. */
-    uint64_t settle_requested;
-    uint64_t settle_done;
     bool stopping;
     bool exited;
     bool thread_started;
@@ -165,13 +174,13 @@ typedef struct tel__batch {
 int tel__batch_init(tel__batch *b, const tel__batch_cfg *cfg, size_t cell_size,
                     const tel__batch_ops *ops, void *owner, const char *what);
 
-/* Has the export thread of every queue marked `settles` take what is queued, all within
- * timeout_ms: the measurements carried by the records queued before the call are recorded when
- * it returns true. Unlike a flush it exports nothing but the batches that fill, and it returns
- * at once for an empty queue; an export in flight (a slow collector) delays it. False when the
- * time ran out first. Called before a metric collection and before a meter provider frees its
- * instruments. */
-bool tel__batch_settle_all(int64_t timeout_ms);
+/* Records, on the calling thread, the measurements carried by the records queued (and not yet
+ * taken) in every queue marked `settles`: when it returns, those of every record published
+ * before the call are recorded (the records taken before were settled by their taking). The
+ * records stay queued; nothing is exported and nothing waits for the export thread, which may
+ * be inside an export to a slow collector meanwhile (it only waits for a drain pass to end).
+ * Called before a metric collection and before a meter provider frees its instruments. */
+void tel__batch_settle_all(void);
 
 /* Counts a record dropped because the queue is full, with a rate-limited warning line. */
 void tel__batch_note_dropped(tel__batch *b);

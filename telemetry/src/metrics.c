@@ -22,13 +22,6 @@ static const double default_bounds[] = {0,   5,    10,   25,   50,   75,   100, 
 #define N_DEFAULT_BOUNDS (sizeof default_bounds / sizeof default_bounds[0])
 #define MAX_BOUNDS 4096
 #define DEFAULT_CARDINALITY_LIMIT 2000
-/* How long a collection waits for the batch span processors to record the durations their
- * queued spans carry (tel_span_defer_duration): they take a batch in well under a millisecond;
- * only an export in flight to a slow collector makes them late, and then the collection goes on
- * without the latest few (the next one counts them). */
-#define SETTLE_COLLECT_MS 250
-/* The same before a meter provider frees its instruments, which the queued spans point at. */
-#define SETTLE_DESTROY_MS 10000
 #define MAX_CARDINALITY_LIMIT (1u << 24)
 
 static const char overflow_key[] = "otel.metric.overflow";
@@ -934,14 +927,9 @@ void tel_meter_provider_destroy(tel_meter_provider *p)
         tel__reader_shutdown(p->readers[i], -1);
         tel__reader_destroy(p->readers[i]);
     }
-    if (!tel__batch_settle_all(SETTLE_DESTROY_MS)) {
-        /* Queued spans still point at instruments (an exporter that does not return): they are
-         * left allocated rather than recorded into after free. */
-        fprintf(stderr, "{\"level\":\"error\",\"message\":\"span export thread did not take "
-                        "its queue within %d ms: meter provider left allocated\"}\n",
-                SETTLE_DESTROY_MS);
-        return;
-    }
+    /* Queued spans whose durations are deferred point at the instruments: recorded now, before
+     * the instruments are freed (taking them later records nothing). */
+    tel__batch_settle_all();
     tel_instrument *in = p->instruments;
     while (in) {
         tel_instrument *next = in->next;
@@ -1229,7 +1217,9 @@ int tel__collect(tel_meter_provider *p, tel__collection *c)
     memset(c, 0, sizeof *c);
     if (!p || p->noop)
         return TEL_OK;
-    tel__batch_settle_all(SETTLE_COLLECT_MS);
+    /* The durations the queued spans carry (tel_span_defer_duration) are recorded first, on
+     * this thread: every request ended before the collection is counted in it. */
+    tel__batch_settle_all();
     pthread_mutex_lock(&p->collect_lock);
     uint64_t epoch = ++p->epoch;
     pthread_mutex_lock(&p->lock);

@@ -170,10 +170,11 @@ bool tel_instrument_enabled(const tel_instrument *in);
  * the provider's resource (all borrowed for the call). Instruments without points are left out.
  * Returns TEL_OK, TEL_EINVAL, TEL_EDISABLED (no-op provider; fn not called) or TEL_ENOMEM.
  * Thread safe (collections are serialised and never block recording). Every collection (this,
- * a periodic reader's, a Prometheus scrape's) first has the batch span processors whose spans
- * carry deferred durations (tel_span_defer_duration) take what they hold queued, so that the
- * requests ended before it are counted: well under a millisecond, unless an export to a slow
- * collector is in flight (then it waits up to 250 ms and counts the rest next time). */
+ * a periodic reader's, a Prometheus scrape's) first records, on the collecting thread, the
+ * durations carried by the spans still queued in batch span processors
+ * (tel_span_defer_duration), so that every request ended before it is counted. It never waits
+ * for an export thread, even one inside an export to a slow collector: a scrape served on a
+ * service thread does not stall it. */
 int tel_meter_provider_collect(tel_meter_provider *p,
                                void (*fn)(const tel_resource *res, const tel_metric *metrics,
                                           size_t n, void *ud),

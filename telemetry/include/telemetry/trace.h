@@ -175,10 +175,10 @@ struct tel_bound_attrs;
 /* Hands the span's duration measurement to its record: when the span ends, (end - start) *
  * unit_per_ns (1e-9: seconds) goes into histogram h's bound series b (tel_instrument_bind), with
  * the span as its exemplar, recorded where the ended record is handed over: on the export thread
- * of a batch span processor that keeps it (off the request path; every metric collection first
- * lets those threads catch up: see tel_meter_provider_collect), else as the span ends. h and b
- * must outlive the span's export (a meter provider's destruction waits for the batch processors
- * first). One per span: a later call replaces an earlier one. Returns false, having done nothing,
+ * of a batch span processor that keeps it (off the request path; a metric collection records
+ * those of the spans still queued itself first: see tel_meter_provider_collect), else as the span
+ * ends. h and b must outlive the span's end (a meter provider's destruction records those of the
+ * queued spans first). One per span: a later call replaces an earlier one. Returns false, having done nothing,
  * when the span is not recording or h or b is NULL: the caller records the duration itself. */
 bool tel_span_defer_duration(tel_span *s, struct tel_instrument *h, struct tel_bound_attrs *b,
                              double unit_per_ns);

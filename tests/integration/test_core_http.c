@@ -11,7 +11,9 @@
  *   - the WebSocket upgrade span, the connection span with open/close events and byte counters,
  *     context from the upgrade request headers, the Origin check, cross-thread sends;
  *   - /healthz, /readyz, /metrics (Prometheus text checked by promtool when installed, and the
- *     OpenMetrics variant), with the http.server.* and http.client.* instruments. */
+ *     OpenMetrics variant), with the http.server.* and http.client.* instruments;
+ *   - a /metrics scrape while the span export is stuck counts every request ended before it,
+ *     without waiting for the export thread. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,7 +25,9 @@
 #include "core_http_testutil.h"
 #include "telemetry/metrics.h"
 #include "telemetry/otlp.h"
+#include "telemetry/processor.h"
 #include "telemetry/propagation.h"
+#include "telemetry/sampler.h"
 #include "telemetry/tracestate.h"
 #include "test_tracing.h"
 
@@ -1125,6 +1129,134 @@ static void test_concurrency(core_http_client *cl)
     CHECK(ok == 200, "concurrent requests ok: %d/200", ok);
 }
 
+/* ---- A scrape while the span export is stuck ---- */
+
+/* A span exporter that holds its export thread inside an export until released: a collector
+ * that does not answer. */
+typedef struct stuck_exporter {
+    tel_span_exporter base;
+    atomic_bool hold;
+    atomic_bool inside;
+} stuck_exporter;
+
+static int stuck_export(tel_span_exporter *self, const tel_resource *res,
+                        const tel_span_data *const *spans, size_t n, uint64_t deadline)
+{
+    stuck_exporter *e = (stuck_exporter *)self;
+    (void)res;
+    (void)spans;
+    (void)n;
+    (void)deadline;
+    atomic_store(&e->inside, true);
+    while (atomic_load(&e->hold))
+        tu_sleep_ms(1);
+    atomic_store(&e->inside, false);
+    return TEL_OK;
+}
+
+static int stuck_shutdown(tel_span_exporter *self)
+{
+    atomic_store(&((stuck_exporter *)self)->hold, false);
+    return TEL_OK;
+}
+
+static void stuck_destroy(tel_span_exporter *self)
+{
+    (void)self;
+}
+
+static int h_ping(core_http_req *req, void *ud)
+{
+    (void)ud;
+    return core_http_respond(req, 200, "text/plain", "pong", 4);
+}
+
+/* The value of the Prometheus sample of family `name` whose labels contain `label`, or -1. */
+static double prom_sample(const char *text, const char *name, const char *label)
+{
+    size_t nl = strlen(name);
+    for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+        if (strncmp(l, name, nl) != 0 || l[nl] != '{')
+            continue;
+        const char *end = strchr(l, '\n');
+        const char *close = strstr(l, "} ");
+        if (!close || (end && close > end))
+            continue;
+        const char *lab = strstr(l, label);
+        if (lab && lab < close)
+            return strtod(close + 2, NULL);
+    }
+    return -1;
+}
+
+/* Requests served while the batch span processor's export thread is stuck inside an export (a
+ * collector that does not answer): the spans of the later ones wait in the queue with their
+ * durations deferred to it. A /metrics scrape, answered on the service thread, counts every one
+ * of them (it records the queued durations itself instead of waiting for the stuck thread) and
+ * the server goes on answering. */
+static void test_scrape_behind_stuck_export(void)
+{
+    stuck_exporter ex = {.base = {.export_spans = stuck_export,
+                                  .shutdown = stuck_shutdown,
+                                  .destroy = stuck_destroy}};
+    atomic_store(&ex.hold, true);
+    tel_tracer_provider_config tc = {.has_sampler = true};
+    tel_sampler_init(&tc.sampler, TEL_SAMPLER_ALWAYS_ON, 1);
+    tel_tracer_provider *tp = tel_tracer_provider_create(&tc);
+    tel_bsp_config bc = {.max_queue_size = 64, .max_export_batch_size = 1,
+                         .schedule_delay_ms = 60000, .export_timeout_ms = 30000};
+    tel_span_processor *proc = tel_bsp_create(&ex.base, &bc);
+    CHECK(tp && proc, "stuck: provider");
+    if (!tp || !proc)
+        return;
+    tel_tracer_provider_add_processor(tp, proc);
+    tel_meter_provider_config mc = {0};
+    tel_meter_provider *mp = tel_meter_provider_create(&mc);
+    core_http_server_config cfg = {.port = 0, .tracer = tel_tracer_get(tp, "stuck", NULL),
+                                   .meters = mp};
+    core_http_server *s = core_http_server_create(&cfg);
+    CHECK(s && core_http_server_route(s, CORE_HTTP_GET, "/v1/ping", h_ping, NULL) == 0 &&
+              core_http_server_start(s) == 0,
+          "stuck: server");
+    int sport = s ? core_http_server_port(s) : -1;
+    const char *ping = "GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < 5; i++) {
+        tu_resp r;
+        int fd = tu_http_raw(sport, ping, strlen(ping), &r);
+        CHECK(r.status == 200, "stuck: ping %d status %d", i, r.status);
+        tu_resp_free(&r);
+        if (fd >= 0)
+            close(fd);
+        /* The first span's export holds the thread; the others queue behind it. */
+        for (int w = 0; i == 0 && w < 2000 && !atomic_load(&ex.inside); w++)
+            tu_sleep_ms(1);
+    }
+    CHECK(atomic_load(&ex.inside), "stuck: the export thread is held");
+    const char *scrape = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    tu_resp r;
+    int fd = tu_http_raw(sport, scrape, strlen(scrape), &r);
+    CHECK(r.status == 200 && r.body, "stuck: /metrics status %d", r.status);
+    double n = r.body ? prom_sample(r.body, "http_server_request_duration_seconds_count",
+                                    "http_route=\"/v1/ping\"")
+                      : -1;
+    CHECK(n == 5, "stuck: the scrape counted %g of the 5 requests", n);
+    CHECK(atomic_load(&ex.inside), "stuck: counted while the export was still held");
+    tu_resp_free(&r);
+    if (fd >= 0)
+        close(fd);
+    tu_resp r2;
+    fd = tu_http_raw(sport, ping, strlen(ping), &r2);
+    CHECK(r2.status == 200, "stuck: served after the scrape: %d", r2.status);
+    tu_resp_free(&r2);
+    if (fd >= 0)
+        close(fd);
+    atomic_store(&ex.hold, false);
+    core_http_server_destroy(s);
+    tel_tracer_provider_shutdown(tp, 5000);
+    tel_tracer_provider_destroy(tp);
+    tel_meter_provider_destroy(mp);
+}
+
 int main(void)
 {
     test_tracing_init(&tt, TEL_SAMPLER_ALWAYS_ON, 0, NULL);
@@ -1182,6 +1314,7 @@ int main(void)
     test_builtin(cl);
     test_client_limits(cl);
     test_concurrency(cl);
+    test_scrape_behind_stuck_export();
     CHECK(mw_count > 0, "middleware ran");
 
     core_http_client_destroy(cl);

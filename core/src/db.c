@@ -501,6 +501,43 @@ static void span_error(tel_span *s, int sqlite_rc, const char *msg)
     tel_span_set_status(s, TEL_STATUS_ERROR, msg);
 }
 
+/* A statement's run from t0 to t1 into db.client.operation.duration, with the span of context sc
+ * as its exemplar: into the statement's bound set when it ran as usual (bound here the first
+ * time), else into the set of its outcome. Out of line: a usual run hands its duration to its
+ * span instead. */
+static __attribute__((noinline)) void record_duration(core_db *db, stmt_entry *e,
+                                                      const tel_span_context *sc, int rc,
+                                                      bool bindable, uint64_t t0, uint64_t t1)
+{
+    /* The span clock is the wall clock: a step backwards between the reads counts as 0. */
+    double secs = t1 > t0 ? (double)(t1 - t0) / 1e9 : 0.0;
+    if (bindable && e->dur_ok) {
+        tel_histogram_record_bound_at(db->duration, e->dur_ok, secs, sc, t1);
+        return;
+    }
+    tel_attr a[4];
+    size_t na = 0;
+    a[na++] = TEL_ATTR_STR("db.system.name", "sqlite");
+    a[na++] = (tel_attr){
+        .key = "db.operation.name", .type = TEL_ATTR_STRING, .len = e->op_len, .v.s = e->op};
+    if (e->table[0])
+        a[na++] = (tel_attr){.key = "db.collection.name",
+                             .type = TEL_ATTR_STRING,
+                             .len = e->table_len,
+                             .v.s = e->table};
+    if (rc != CORE_OK)
+        a[na++] = TEL_ATTR_STR("error.type", rc == CORE_EBUSY ? "busy" : "sqlite_error");
+    /* Failed and one-off statements are bound too (a lookup, not cached), so that their
+     * exemplar is this statement's span as well, not whichever span is current. */
+    tel_bound_attrs *b = tel_instrument_bind(db->duration, a, na);
+    if (bindable)
+        e->dur_ok = b;
+    if (b)
+        tel_histogram_record_bound_at(db->duration, b, secs, sc, t1);
+    else
+        core_instr_record(db->duration, secs, a, na);
+}
+
 int core_db_query(core_db *db, const tel_context *ctx, const char *sql, const core_db_param *params,
                   size_t n, core_db_row_fn fn, void *ud, core_db_result *res)
 {
@@ -587,41 +624,17 @@ done:
     if (tel_span_is_recording(span) && fn)
         tel_span_set_int(span, "db.response.returned_rows", rows);
     uint64_t t1 = t0 ? tel_clock_now_ns() : 0;
-    tel_span_context sc = tel_span_get_context(span); /* the duration's exemplar span */
-    /* The span clock is the wall clock: a step backwards between the reads counts as 0. */
-    double secs = t1 > t0 ? (double)(t1 - t0) / 1e9 : 0.0;
     bool bindable = rc == CORE_OK && !tmp;
     /* A statement's usual runs: its bound set, recorded by the span's record where it is handed
      * over (off this thread with a batch processor; the same duration, the span its exemplar). */
     bool deferred = db->duration && bindable && e->dur_ok &&
                     tel_span_defer_duration(span, db->duration, e->dur_ok, 1e-9);
-    tel_span_end_at(span, t1);
     if (deferred || !db->duration) {
-        /* recorded by the span's record, or no histogram */
-    } else if (bindable && e->dur_ok) {
-        tel_histogram_record_bound_at(db->duration, e->dur_ok, secs, &sc, t1);
+        tel_span_end_at(span, t1); /* recorded by the span's record, or no histogram */
     } else {
-        tel_attr a[4];
-        size_t na = 0;
-        a[na++] = TEL_ATTR_STR("db.system.name", "sqlite");
-        a[na++] = (tel_attr){
-            .key = "db.operation.name", .type = TEL_ATTR_STRING, .len = e->op_len, .v.s = e->op};
-        if (e->table[0])
-            a[na++] = (tel_attr){.key = "db.collection.name",
-                                 .type = TEL_ATTR_STRING,
-                                 .len = e->table_len,
-                                 .v.s = e->table};
-        if (rc != CORE_OK)
-            a[na++] = TEL_ATTR_STR("error.type", rc == CORE_EBUSY ? "busy" : "sqlite_error");
-        /* Failed and one-off statements are bound too (a lookup, not cached), so that their
-         * exemplar is this statement's span as well, not whichever span is current. */
-        tel_bound_attrs *b = tel_instrument_bind(db->duration, a, na);
-        if (bindable)
-            e->dur_ok = b;
-        if (b)
-            tel_histogram_record_bound_at(db->duration, b, secs, &sc, t1);
-        else
-            core_instr_record(db->duration, secs, a, na);
+        tel_span_context sc = tel_span_get_context(span); /* the duration's exemplar span */
+        tel_span_end_at(span, t1);
+        record_duration(db, e, &sc, rc, bindable, t0, t1);
     }
     if (tmp) entry_clear(e);
     pthread_mutex_unlock(&db->mu);

@@ -546,6 +546,25 @@ static const char *status_text(int st, char *buf)
     return buf;
 }
 
+/* req's duration, from its start to end, into http.server.request.duration: into bound set b,
+ * with span sp as its exemplar, or (b NULL) with attributes a[0..n). Out of line: the usual
+ * request hands its duration to its span instead. */
+static __attribute__((noinline)) void record_duration(core_http_req *req, const tel_span *sp,
+                                                      tel_bound_attrs *b, const tel_attr *a,
+                                                      size_t n, uint64_t end)
+{
+    core_http_server *s = req->srv;
+    /* The span clock is the wall clock: a step backwards between the two reads counts as 0. */
+    double secs = end > req->t0 ? (double)(end - req->t0) / 1e9 : 0.0;
+    if (b) {
+        /* The exemplar points at this span (it is no longer current by now). */
+        tel_span_context sc = tel_span_get_context(sp);
+        tel_histogram_record_bound_at(s->m_duration, b, secs, &sc, end);
+    } else {
+        tel_histogram_record(s->m_duration, secs, a, n);
+    }
+}
+
 void http_trace_end(core_http_req *req)
 {
     core_http_server *s = req->srv;
@@ -564,8 +583,6 @@ void http_trace_end(core_http_req *req)
     /* One clock read at the end, for both the span and the duration (0 when nothing is timed). */
     uint64_t end = req->end_wall_ns ? req->end_wall_ns : req->t0 ? tel_clock_now_ns() : 0;
     tel_span *sp = req->span;
-    /* The duration's exemplar points at this span (it is no longer current by now). */
-    tel_span_context sc = tel_span_get_context(sp);
     if (tel_span_is_recording(sp)) {
         if (st)
             tel_span_set_int(sp, "http.response.status_code", st);
@@ -575,11 +592,8 @@ void http_trace_end(core_http_req *req)
         }
     }
     if (s->m_duration) {
-        /* The span clock is the wall clock: a step backwards between the two reads counts as 0. */
-        double secs = end > req->t0 ? (double)(end - req->t0) / 1e9 : 0.0;
-        /* A route's usual answers: the attribute set is bound once, then recorded directly, or
-         * handed to the span (off the request path: the same duration, this span its
-         * exemplar). */
+        /* A route's usual answers: the attribute set is bound once, then handed to the span
+         * (off the request path: the same duration, this span its exemplar) or recorded here. */
         uint32_t key = 0;
         http_route *r = req->route;
         unsigned mi = method_index(req->method);
@@ -589,7 +603,7 @@ void http_trace_end(core_http_req *req)
             ci = ((uint32_t)st * 31u + mi) & (HTTP_DUR_CACHE - 1);
             if (r->dur[ci].key == key) {
                 if (!tel_span_defer_duration(sp, s->m_duration, r->dur[ci].b, 1e-9))
-                    tel_histogram_record_bound_at(s->m_duration, r->dur[ci].b, secs, &sc, end);
+                    record_duration(req, sp, r->dur[ci].b, NULL, 0, end);
                 goto recorded;
             }
         }
@@ -611,10 +625,8 @@ void http_trace_end(core_http_req *req)
         if (b) {
             r->dur[ci].key = key;
             r->dur[ci].b = b;
-            tel_histogram_record_bound_at(s->m_duration, b, secs, &sc, end);
-        } else {
-            tel_histogram_record(s->m_duration, secs, a, n);
         }
+        record_duration(req, sp, b, a, n, end);
     }
 recorded:
     tel_span_end_at(sp, end);

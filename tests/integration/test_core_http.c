@@ -23,6 +23,7 @@
 #include "core/http_server.h"
 #include "core/http_ws.h"
 #include "core_http_testutil.h"
+#include "held_exporter.h"
 #include "telemetry/metrics.h"
 #include "telemetry/otlp.h"
 #include "telemetry/processor.h"
@@ -1131,40 +1132,6 @@ static void test_concurrency(core_http_client *cl)
 
 /* ---- A scrape while the span export is stuck ---- */
 
-/* A span exporter that holds its export thread inside an export until released: a collector
- * that does not answer. */
-typedef struct stuck_exporter {
-    tel_span_exporter base;
-    atomic_bool hold;
-    atomic_bool inside;
-} stuck_exporter;
-
-static int stuck_export(tel_span_exporter *self, const tel_resource *res,
-                        const tel_span_data *const *spans, size_t n, uint64_t deadline)
-{
-    stuck_exporter *e = (stuck_exporter *)self;
-    (void)res;
-    (void)spans;
-    (void)n;
-    (void)deadline;
-    atomic_store(&e->inside, true);
-    while (atomic_load(&e->hold))
-        tu_sleep_ms(1);
-    atomic_store(&e->inside, false);
-    return TEL_OK;
-}
-
-static int stuck_shutdown(tel_span_exporter *self)
-{
-    atomic_store(&((stuck_exporter *)self)->hold, false);
-    return TEL_OK;
-}
-
-static void stuck_destroy(tel_span_exporter *self)
-{
-    (void)self;
-}
-
 static int h_ping(core_http_req *req, void *ud)
 {
     (void)ud;
@@ -1196,10 +1163,8 @@ static double prom_sample(const char *text, const char *name, const char *label)
  * the server goes on answering. */
 static void test_scrape_behind_stuck_export(void)
 {
-    stuck_exporter ex = {.base = {.export_spans = stuck_export,
-                                  .shutdown = stuck_shutdown,
-                                  .destroy = stuck_destroy}};
-    atomic_store(&ex.hold, true);
+    held_exporter ex;
+    held_exporter_init(&ex, true);
     tel_tracer_provider_config tc = {.has_sampler = true};
     tel_sampler_init(&tc.sampler, TEL_SAMPLER_ALWAYS_ON, 1);
     tel_tracer_provider *tp = tel_tracer_provider_create(&tc);
@@ -1228,10 +1193,9 @@ static void test_scrape_behind_stuck_export(void)
         if (fd >= 0)
             close(fd);
         /* The first span's export holds the thread; the others queue behind it. */
-        for (int w = 0; i == 0 && w < 2000 && !atomic_load(&ex.inside); w++)
-            tu_sleep_ms(1);
+        if (i == 0)
+            CHECK(held_exporter_wait_inside(&ex, 2000), "stuck: the export thread is held");
     }
-    CHECK(atomic_load(&ex.inside), "stuck: the export thread is held");
     const char *scrape = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
     tu_resp r;
     int fd = tu_http_raw(sport, scrape, strlen(scrape), &r);

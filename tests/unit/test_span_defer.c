@@ -12,54 +12,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "held_exporter.h"
 #include "metrics_test_util.h"
 #include "telemetry/processor.h"
 #include "telemetry/sampler.h"
 #include "telemetry/trace.h"
-
-/* An exporter that can hold its export thread inside an export until released. */
-typedef struct gate {
-    tel_span_exporter base;
-    atomic_bool hold;
-    atomic_bool inside; /* an export is waiting at the gate */
-    atomic_uint_fast64_t spans;
-} gate;
-
-static int gate_export(tel_span_exporter *self, const tel_resource *res,
-                       const tel_span_data *const *spans, size_t n, uint64_t deadline)
-{
-    gate *g = (gate *)self;
-    (void)res;
-    (void)spans;
-    (void)deadline;
-    atomic_store(&g->inside, true);
-    while (atomic_load(&g->hold)) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    atomic_store(&g->inside, false);
-    atomic_fetch_add(&g->spans, n);
-    return TEL_OK;
-}
-
-static int gate_shutdown(tel_span_exporter *self)
-{
-    atomic_store(&((gate *)self)->hold, false);
-    return TEL_OK;
-}
-
-static void gate_destroy(tel_span_exporter *self)
-{
-    (void)self;
-}
-
-static void gate_init(gate *g)
-{
-    memset(g, 0, sizeof *g);
-    g->base.export_spans = gate_export;
-    g->base.shutdown = gate_shutdown;
-    g->base.destroy = gate_destroy;
-}
 
 typedef struct fx {
     mt_env me;
@@ -68,7 +25,7 @@ typedef struct fx {
     tel_tracer_provider *tp;
     tel_tracer *t;
     tel_span_processor *proc;
-    gate g;
+    held_exporter g;
 } fx;
 
 /* A histogram "d" with one bound series, and a sampling tracer provider whose processor is a
@@ -82,7 +39,7 @@ static void fx_init(fx *f, uint32_t queue, uint32_t batch, tel_sampler_kind samp
     tel_attr a = TEL_ATTR_STR("route", "/x");
     f->b = tel_instrument_bind(f->h, &a, 1);
     assert_non_null(f->b);
-    gate_init(&f->g);
+    held_exporter_init(&f->g, false);
     tel_tracer_provider_config cfg = {0};
     cfg.has_sampler = true;
     tel_sampler_init(&cfg.sampler, sampler, 1);
@@ -152,10 +109,7 @@ static void test_collection_settles_behind_an_export(void **state)
     fx_init(&f, 64, 1, TEL_SAMPLER_ALWAYS_ON);
     atomic_store(&f.g.hold, true);
     tel_span_end(tel_span_start(f.t, "first", TEL_SPAN_KIND_INTERNAL, NULL));
-    while (!atomic_load(&f.g.inside)) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
+    assert_true(held_exporter_wait_inside(&f.g, 10000));
     tel_span_context sc = deferred_span(&f, T0, 1500000, 1e-9, true);
     double sum;
     tel_exemplar ex;
@@ -227,10 +181,7 @@ static void test_dropped_span_still_counted(void **state)
     fx_init(&f, 2, 1, TEL_SAMPLER_ALWAYS_ON);
     atomic_store(&f.g.hold, true);
     tel_span_end(tel_span_start(f.t, "first", TEL_SPAN_KIND_INTERNAL, NULL));
-    while (!atomic_load(&f.g.inside)) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
+    assert_true(held_exporter_wait_inside(&f.g, 10000));
     for (int i = 0; i < 20; i++)
         deferred_span(&f, T0, 1000, 1e-9, true);
     tel_bsp_stats st;

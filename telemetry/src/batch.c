@@ -371,6 +371,8 @@ static void batch_settle(tel__batch *b)
     if (atomic_load_explicit(&b->enqueue_pos, memory_order_relaxed) <= d || !b->ops->settle_ptr)
         return;
     pthread_mutex_lock(&b->take_lock);
+    /* At most a queue's length of entries: with the drain held off, no entry is freed for a
+     * producer to publish past the end meanwhile. */
     for (size_t pos = atomic_load_explicit(&b->dequeue_pos, memory_order_relaxed);; pos++) {
         /* Acquire: a published entry's record is read as its producer wrote it. */
         uint64_t v = atomic_load_explicit(&b->ring[pos & b->mask], memory_order_acquire);

@@ -66,7 +66,8 @@
  * second, hundreds of times, and prints the mean per-turn overhead with its standard error:
  *   http.server.alternating_ns_per_req.{traced,untraced}, http.server.alternating_overhead_pct
  *   and http.server.alternating_overhead_pct.se (and .median: the turns' overheads have heavy
- *   tails)
+ *   tails); http.server.alternating_added_ns_per_req (and .se) is the same difference in ns, what
+ *   the telemetry adds to a request whatever the request itself costs
  *
  * With pinning, http.server.machine.line_rtt is the round trip of a cache line between the
  * service thread's CPU and the export thread's (bench_line_rtt_ns): span records cross there,
@@ -642,23 +643,41 @@ static void sleep_ms(int ms)
  *   http.server.alternating_overhead_pct                   mean of the per-turn overheads
  *   http.server.alternating_overhead_pct.se                its standard error
  *   http.server.alternating_overhead_pct.median            their median
+ *   http.server.alternating_added_ns_per_req               mean of the per-turn differences
+ *                                                          in ns (what the telemetry adds to
+ *                                                          a request, independent of what the
+ *                                                          request costs), and .se
  * Returns nonzero on failure. */
+static double mean_se(const double *x, int n, double *se)
+{
+    double sum = 0, sq = 0;
+    for (int i = 0; i < n; i++) {
+        sum += x[i];
+        sq += x[i] * x[i];
+    }
+    double var = n > 1 ? (sq - sum * sum / n) / (n - 1) : 0;
+    *se = var > 0 ? sqrt(var / n) : 0;
+    return n ? sum / n : 0;
+}
+
 static int alternating(const char *self, int seconds, int window_ms)
 {
     enum { MAX_TURNS = 20000 };
-    double *ns[2], *ov;
+    double *ns[2], *ov, *added;
     ns[0] = calloc(MAX_TURNS, sizeof(double));
     ns[1] = calloc(MAX_TURNS, sizeof(double));
     ov = calloc(MAX_TURNS, sizeof(double));
+    added = calloc(MAX_TURNS, sizeof(double));
     int n[2] = {0, 0};
     wrk_run w[2];
     bool loaded[2] = {false, false};
     serve_pair sp;
-    int rc = ns[0] && ns[1] && ov ? serve_pair_start(self, &sp) : -1;
+    int rc = ns[0] && ns[1] && ov && added ? serve_pair_start(self, &sp) : -1;
     if (rc != 0) {
         free(ns[0]);
         free(ns[1]);
         free(ov);
+        free(added);
         return -1;
     }
     const pid_t *pid = sp.pid;
@@ -703,15 +722,13 @@ static int alternating(const char *self, int seconds, int window_ms)
         rc = -1;
     }
     if (rc == 0) {
-        double sum = 0, sq = 0;
         for (int i = 0; i < pairs; i++) {
-            ov[i] = ((ns[0][i] + ns[0][i + 1]) / 2 - ns[1][i]) / ns[1][i] * 100.0;
-            sum += ov[i];
-            sq += ov[i] * ov[i];
+            added[i] = (ns[0][i] + ns[0][i + 1]) / 2 - ns[1][i];
+            ov[i] = added[i] / ns[1][i] * 100.0;
         }
-        double mean = sum / pairs;
-        double var = (sq - sum * sum / pairs) / (pairs - 1);
-        double se = var > 0 ? sqrt(var / pairs) : 0;
+        double se, added_se;
+        double mean = mean_se(ov, pairs, &se);
+        double added_mean = mean_se(added, pairs, &added_se);
         fprintf(stderr, "alternating: %d turns of %d ms each, %d comparisons\n", n[0] + n[1],
                 window_ms, pairs);
         bench_print("http.server.alternating_ns_per_req.traced", bench_median(ns[0], n[0]), "ns");
@@ -720,12 +737,15 @@ static int alternating(const char *self, int seconds, int window_ms)
         bench_print("http.server.alternating_overhead_pct.se", se, "pct");
         /* The turns' overheads have heavy tails (a turn that other load hit): the median too. */
         bench_print("http.server.alternating_overhead_pct.median", bench_median(ov, pairs), "pct");
+        bench_print("http.server.alternating_added_ns_per_req", added_mean, "ns");
+        bench_print("http.server.alternating_added_ns_per_req.se", added_se, "ns");
     } else {
         fprintf(stderr, "bench_http: the alternating measurement failed\n");
     }
     free(ns[0]);
     free(ns[1]);
     free(ov);
+    free(added);
     return rc;
 }
 

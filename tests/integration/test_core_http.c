@@ -247,15 +247,26 @@ static const tel_span_data *find_span(const char *name)
 
 /* ---- Tests ---- */
 
+/* Sends the raw request req on a new connection to port p and reads the answer: its status (0
+ * when none came), and its body (malloc'd, NULL when none) in *body unless body is NULL. */
+static int fetch(int p, const char *req, char **body)
+{
+    tu_resp r;
+    memset(&r, 0, sizeof r); /* as it is when the connection fails */
+    int fd = tu_http_raw(p, req, strlen(req), &r);
+    if (body)
+        *body = r.body ? strdup(r.body) : NULL;
+    tu_resp_free(&r);
+    if (fd >= 0)
+        close(fd);
+    return r.status;
+}
+
 /* The server answers a plain request. */
 static void still_ok(void)
 {
-    tu_resp r;
-    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-    int fd = tu_http_raw(port, req, strlen(req), &r);
-    CHECK(r.status == 200, "healthz after: %d", r.status);
-    tu_resp_free(&r);
-    close(fd);
+    int st = fetch(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", NULL);
+    CHECK(st == 200, "healthz after: %d", st);
 }
 
 /* The server's /metrics in OpenMetrics form (exemplars included), fetched on a raw socket (no
@@ -263,14 +274,15 @@ static void still_ok(void)
  * reservoirs start a new interval. */
 static char *openmetrics(void)
 {
-    const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\n"
-                      "Accept: application/openmetrics-text; version=1.0.0\r\n\r\n";
-    tu_resp r;
-    int fd = tu_http_raw(port, req, strlen(req), &r);
-    char *body = r.status == 200 && r.body ? strdup(r.body) : NULL;
-    tu_resp_free(&r);
-    if (fd >= 0)
-        close(fd);
+    char *body;
+    int st = fetch(port,
+                   "GET /metrics HTTP/1.1\r\nHost: x\r\n"
+                   "Accept: application/openmetrics-text; version=1.0.0\r\n\r\n",
+                   &body);
+    if (st != 200) {
+        free(body);
+        return NULL;
+    }
     return body;
 }
 
@@ -1186,34 +1198,23 @@ static void test_scrape_behind_stuck_export(void)
     int sport = s ? core_http_server_port(s) : -1;
     const char *ping = "GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n";
     for (int i = 0; i < 5; i++) {
-        tu_resp r;
-        int fd = tu_http_raw(sport, ping, strlen(ping), &r);
-        CHECK(r.status == 200, "stuck: ping %d status %d", i, r.status);
-        tu_resp_free(&r);
-        if (fd >= 0)
-            close(fd);
+        int st = fetch(sport, ping, NULL);
+        CHECK(st == 200, "stuck: ping %d status %d", i, st);
         /* The first span's export holds the thread; the others queue behind it. */
         if (i == 0)
             CHECK(held_exporter_wait_inside(&ex, 2000), "stuck: the export thread is held");
     }
-    const char *scrape = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
-    tu_resp r;
-    int fd = tu_http_raw(sport, scrape, strlen(scrape), &r);
-    CHECK(r.status == 200 && r.body, "stuck: /metrics status %d", r.status);
-    double n = r.body ? prom_sample(r.body, "http_server_request_duration_seconds_count",
-                                    "http_route=\"/v1/ping\"")
-                      : -1;
+    char *text;
+    int st = fetch(sport, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &text);
+    CHECK(st == 200 && text, "stuck: /metrics status %d", st);
+    double n = text ? prom_sample(text, "http_server_request_duration_seconds_count",
+                                  "http_route=\"/v1/ping\"")
+                    : -1;
     CHECK(n == 5, "stuck: the scrape counted %g of the 5 requests", n);
     CHECK(atomic_load(&ex.inside), "stuck: counted while the export was still held");
-    tu_resp_free(&r);
-    if (fd >= 0)
-        close(fd);
-    tu_resp r2;
-    fd = tu_http_raw(sport, ping, strlen(ping), &r2);
-    CHECK(r2.status == 200, "stuck: served after the scrape: %d", r2.status);
-    tu_resp_free(&r2);
-    if (fd >= 0)
-        close(fd);
+    free(text);
+    st = fetch(sport, ping, NULL);
+    CHECK(st == 200, "stuck: served after the scrape: %d", st);
     atomic_store(&ex.hold, false);
     core_http_server_destroy(s);
     tel_tracer_provider_shutdown(tp, 5000);
